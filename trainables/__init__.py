@@ -1,0 +1,145 @@
+"""The seed's models as plain training functions: no Ray, runnable and testable alone.
+
+``TRAINABLES`` maps a name to ``fn(config: dict, report: Callable[[dict], None] | None = None)
+-> dict``. Each function validates its config first (raising :class:`InvalidConfig`,
+a ValueError, that names the key, the value and what is allowed), calls ``report``
+once per epoch with a metrics dict holding at least ``epoch`` (1-based), ``loss``
+and ``diverged``, and returns the last metrics. Divergence never raises: the
+trainable reports once more with ``diverged: True`` and the last finite values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .common import OVERFLOW_LOSS, Checkpointer, MemoryCheckpointer, Metrics, Report
+from .config import InvalidConfig, describe
+from .data import DataUnavailable
+from .mnist import CnnConfig, MnistConfig, mnist_cnn, mnist_mlp
+from .regression import (
+    LinearWBConfig,
+    LinearWConfig,
+    LossLandscapeConfig,
+    linear_w,
+    linear_wb,
+    loss_landscape,
+)
+
+__all__ = [
+    "OVERFLOW_LOSS",
+    "REGISTRY",
+    "TRAINABLES",
+    "Checkpointer",
+    "DataUnavailable",
+    "InvalidConfig",
+    "MemoryCheckpointer",
+    "Metrics",
+    "Report",
+    "TrainableInfo",
+    "get",
+]
+
+Trainable = Callable[..., Metrics]
+
+_MNIST_METRICS = (
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "test_acc",
+    "gap",
+    "lr",
+    "time_s",
+    "samples_per_s",
+    "best_epoch",
+    "best_val_acc",
+    "best_test_acc",
+    "stopped_early",
+)
+
+
+@dataclass(frozen=True)
+class TrainableInfo:
+    """A trainable with what the study layer needs to know about it without running it."""
+
+    name: str
+    fn: Trainable
+    config: type
+    metrics: tuple[str, ...]  # besides epoch, loss and diverged
+    checkpoints: bool  # accepts a ``checkpoint=`` Checkpointer and resumes from it
+    summary: str
+
+    def keys(self) -> list[str]:
+        """The config keys this trainable accepts."""
+        return [row["key"] for row in describe(self.config)]
+
+
+REGISTRY: dict[str, TrainableInfo] = {
+    info.name: info
+    for info in (
+        TrainableInfo(
+            "linear_w",
+            linear_w,
+            LinearWConfig,
+            ("w", "grad"),
+            False,
+            "y = w·x by per-sample SGD (seed 5.1.2 / 5.2)",
+        ),
+        TrainableInfo(
+            "linear_wb",
+            linear_wb,
+            LinearWBConfig,
+            ("w", "b"),
+            False,
+            "y = w·x + b, manual SGD (5.2) or nn.Linear + optim.SGD (5.4)",
+        ),
+        TrainableInfo(
+            "loss_landscape",
+            loss_landscape,
+            LossLandscapeConfig,
+            ("w", "b"),
+            False,
+            "brute-force MSE at one (w, b), the seed's 穷举法",
+        ),
+        TrainableInfo(
+            "mnist_mlp",
+            mnist_mlp,
+            MnistConfig,
+            _MNIST_METRICS,
+            True,
+            "the seed's 784-512-256-128-64-10 MLP on MNIST",
+        ),
+        TrainableInfo(
+            "mnist_cnn",
+            mnist_cnn,
+            CnnConfig,
+            _MNIST_METRICS,
+            True,
+            "the classic small CNN with configurable Conv2d settings",
+        ),
+    )
+}
+
+TRAINABLES: dict[str, Trainable] = {name: info.fn for name, info in REGISTRY.items()}
+
+
+def get(name: str) -> TrainableInfo:
+    """The registered trainable ``name``, or InvalidConfig listing the names that exist."""
+    try:
+        return REGISTRY[name]
+    except (KeyError, TypeError):
+        raise InvalidConfig(f"unknown trainable {name!r}; allowed: {', '.join(REGISTRY)}") from None
+
+
+def metric_names(name: str) -> tuple[str, ...]:
+    """Every metric ``name`` reports."""
+    return ("epoch", "loss", "diverged", *get(name).metrics)
+
+
+def accepts(name: str) -> list[str]:
+    return get(name).keys()
+
+
+def config_help(name: str) -> list[dict[str, Any]]:
+    return describe(get(name).config)

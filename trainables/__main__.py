@@ -1,0 +1,74 @@
+"""``python -m trainables NAME [--set key=value ...]``: train one model and print its metrics."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+import yaml
+
+from . import REGISTRY, InvalidConfig, config_help, get
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs, values read as YAML (``lr=0.1``, ``channels=[8,16]``)."""
+    config: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InvalidConfig(f"--set {item!r}: expected key=value")
+        try:
+            config[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InvalidConfig(f"--set {item!r}: the value is not valid YAML") from None
+    return config
+
+
+def _format(metrics: dict[str, Any]) -> str:
+    parts = []
+    for key, value in metrics.items():
+        parts.append(f"{key}={value:.6g}" if isinstance(value, float) else f"{key}={value}")
+    return " ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainables", description="Train one of the seed's models without Ray."
+    )
+    parser.add_argument("name", nargs="?", help=f"one of: {', '.join(REGISTRY)}")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config value (repeatable), e.g. --set lr=0.1",
+    )
+    parser.add_argument("--keys", action="store_true", help="list the config keys of NAME")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    if args.name is None:
+        for name, info in REGISTRY.items():
+            print(f"{name:16} {info.summary}")
+        return 0
+    try:
+        info = get(args.name)
+        if args.keys:
+            for row in config_help(args.name):
+                print(
+                    f"{row['key']:20} {row['type']:18} "
+                    f"default={row['default']!r:14} {row['allowed']}"
+                )
+            return 0
+        final = info.fn(parse_assignments(args.sets), lambda m: print(_format(m), flush=True))
+    except InvalidConfig as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"final: {_format(final)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Typed, validated trainable configs.
+
+Each trainable declares its config as a frozen dataclass whose fields are made
+with :func:`param`. :func:`parse_config` turns the plain dict a user, a YAML spec
+or a searcher hands over into that dataclass, or raises :class:`InvalidConfig`
+naming the key, the value and what is allowed. Validation happens before any
+data is touched or any training starts, so a bad config costs nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+__all__ = ["InvalidConfig", "describe", "param", "parse_config"]
+
+C = TypeVar("C")
+
+
+class InvalidConfig(ValueError):
+    """A trainable config that cannot be trained: unknown key, wrong type or bad value."""
+
+
+# A check takes (name, coerced value) and returns an error text or None.
+Check = Callable[[str, Any], "str | None"]
+
+
+def param(
+    default: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    choices: Sequence[Any] | None = None,
+    check: Check | None = None,
+    doc: str = "",
+) -> Any:
+    """A config field with its default, its allowed range or choices, and a one-line doc.
+
+    ``low``/``high`` bound numbers (and every element of a list of numbers);
+    ``*_open`` makes a bound exclusive. ``check`` is an extra validator for values
+    a range cannot describe (the regression ``data`` key, for example).
+    """
+    meta = {
+        "low": low,
+        "high": high,
+        "low_open": low_open,
+        "high_open": high_open,
+        "choices": tuple(choices) if choices is not None else None,
+        "check": check,
+        "doc": doc,
+    }
+    if isinstance(default, (list, dict)):
+        frozen = default  # copied per instance by default_factory
+        return dataclasses.field(default_factory=lambda: _copy(frozen), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def parse_config(cls: type[C], config: Mapping[str, Any] | None, trainable: str) -> C:
+    """Validate ``config`` against the dataclass ``cls``; fill defaults for missing keys."""
+    if config is None:
+        config = {}
+    if not isinstance(config, Mapping):
+        raise InvalidConfig(
+            f"{trainable}: config must be a mapping of key to value, got {type(config).__name__}"
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(str(k) for k in config if k not in fields)
+    if unknown:
+        raise InvalidConfig(
+            f"{trainable}: unknown config key {unknown[0]!r}; allowed keys: {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in config.items():
+        field = fields[name]
+        coerced = _coerce(trainable, name, value, hints[name])
+        _check_meta(trainable, name, coerced, field.metadata)
+        values[name] = coerced
+    try:
+        return cls(**values)
+    except InvalidConfig:
+        raise
+    except (TypeError, ValueError) as exc:  # cross-field checks in __post_init__
+        raise InvalidConfig(f"{trainable}: {exc}") from None
+
+
+def _type_name(tp: Any) -> str:
+    if tp is Any or tp is object:
+        return "any"
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+_WRONG = object()  # _convert's "not of this type"
+
+
+def _coerce(trainable: str, name: str, value: Any, tp: Any) -> Any:
+    """Return ``value`` converted to ``tp``, or raise InvalidConfig for a wrong type."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidConfig(f"{trainable}: {name}={value!r} must be a finite number")
+    options = (
+        typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    )
+    for option in options:
+        converted = _convert(value, option)
+        if converted is not _WRONG:
+            return converted
+    raise InvalidConfig(
+        f"{trainable}: {name}={value!r} has the wrong type "
+        f"({type(value).__name__}); allowed: {_type_name(tp)}"
+    )
+
+
+def _convert(value: Any, tp: Any) -> Any:
+    """``value`` as ``tp`` (a plain type or list[...]), or _WRONG."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is Any or tp is object:
+        return value
+    if typing.get_origin(tp) is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or not value:
+            return _WRONG
+        items = [_convert(v, item_tp) for v in value]
+        return _WRONG if any(i is _WRONG for i in items) else items
+    if tp is type(None):
+        return None if value is None else _WRONG
+    if tp is bool:
+        return value if isinstance(value, bool) else _WRONG
+    if tp is int:
+        # Searchers and YAML sometimes hand over 64.0 for 64: accept whole floats.
+        if is_number and float(value).is_integer():
+            return int(value)
+        return _WRONG
+    if tp is float:
+        return float(value) if is_number else _WRONG
+    if tp is str:
+        return value if isinstance(value, str) else _WRONG
+    return _WRONG
+
+
+def _check_meta(trainable: str, name: str, value: Any, meta: Mapping[str, Any]) -> None:
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise InvalidConfig(f"{trainable}: {name}={value!r} is not allowed; allowed: {allowed}")
+    numbers = value if isinstance(value, list) else [value]
+    for number in numbers:
+        is_number = isinstance(number, (int, float)) and not isinstance(number, bool)
+        if is_number and not _in_range(number, meta):
+            allowed = _range_text(name, meta)
+            raise InvalidConfig(
+                f"{trainable}: {name}={value!r} is out of range; allowed: {allowed}"
+            )
+    check = meta.get("check")
+    if check is not None:
+        problem = check(name, value)
+        if problem:
+            raise InvalidConfig(f"{trainable}: {problem}")
+
+
+def _in_range(x: float, meta: Mapping[str, Any]) -> bool:
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and (x <= low if meta.get("low_open") else x < low):
+        return False
+    return not (high is not None and (x >= high if meta.get("high_open") else x > high))
+
+
+def _range_text(name: str, meta: Mapping[str, Any]) -> str:
+    parts = []
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None:
+        parts.append(f"{low:g} {'<' if meta.get('low_open') else '<='} ")
+    parts.append(name)
+    if high is not None:
+        parts.append(f" {'<' if meta.get('high_open') else '<='} {high:g}")
+    return "".join(parts)
+
+
+def describe(cls: type) -> list[dict[str, Any]]:
+    """One row per config key: name, type, default, allowed values and doc (for CLIs and docs)."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        if not f.init:  # derived, not a key a user sets
+            continue
+        factory: Any = f.default_factory
+        default = f.default if f.default is not dataclasses.MISSING else factory()
+        meta = f.metadata
+        if meta.get("choices") is not None:
+            allowed = ", ".join(repr(c) for c in meta["choices"])
+        elif meta.get("low") is not None or meta.get("high") is not None:
+            allowed = _range_text(f.name, meta)
+        else:
+            allowed = ""
+        rows.append(
+            {
+                "key": f.name,
+                "type": _type_name(hints[f.name]),
+                "default": default,
+                "allowed": allowed,
+                "doc": meta.get("doc", ""),
+            }
+        )
+    return rows

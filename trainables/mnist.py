@@ -1,0 +1,351 @@
+"""The seed's MNIST classifiers (section 7 MLP, section 8 CNN) as plain training functions.
+
+One loop serves both models: SGD with momentum and weight decay (L2), per-epoch
+exponential lr decay, dropout, early stopping on val_acc — the overfitting
+remedies of the seed's section 6.4 — with metrics that show overfitting
+(``gap`` = train_acc - val_acc) and divergence (``diverged``) per epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import data as mnist_data
+from .common import Checkpointer, Metrics, Report, diverged, emit, is_bad
+from .config import InvalidConfig, param, parse_config
+from .models import CNN, MLP, ConvLayer, conv_plan
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY = 10  # steps between nan/inf checks of the running loss (one host sync each)
+EVAL_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class MnistConfig:
+    dataset: str = param(
+        "mnist5k",
+        choices=mnist_data.DATASETS,
+        doc="'mnist5k' (bundled 5k subset, offline) or 'mnist' (full, under data_root)",
+    )
+    data_root: str | None = param(
+        None,
+        doc="folder holding MNIST/raw/ for dataset 'mnist' "
+        "(default $STUDY_HARNESS_DATA or ~/.cache/study-harness/data)",
+    )
+    download: bool = param(False, doc="let torchvision download full MNIST (needs a network)")
+    lr: float = param(0.01, low=0.0, low_open=True, doc="SGD learning rate")
+    momentum: float = param(0.5, low=0.0, high=1.0, high_open=True, doc="SGD momentum")
+    dropout: float = param(0.0, low=0.0, high=1.0, high_open=True, doc="dropout probability")
+    weight_decay: float = param(0.0, low=0.0, high=1.0, doc="L2 regularisation (SGD weight_decay)")
+    lr_decay: float = param(
+        1.0, low=0.0, high=1.0, low_open=True, doc="per-epoch multiplicative lr factor (1.0 = off)"
+    )
+    batch_size: int = param(64, low=1, high=65536, doc="training batch size")
+    epochs: int = param(10, low=1, high=10000, doc="maximum epochs")
+    early_stop_patience: int = param(
+        0, low=0, high=10000, doc="stop after this many epochs without a better val_acc (0 = off)"
+    )
+    loss: str = param(
+        "cross_entropy",
+        choices=("cross_entropy", "nll"),
+        doc="CrossEntropyLoss, or log_softmax + NLLLoss",
+    )
+    val_fraction: float = param(
+        0.1,
+        low=0.0,
+        high=0.5,
+        low_open=True,
+        doc="share of the training split held out for validation",
+    )
+    seed: int = param(
+        0, low=0, high=2**32 - 1, doc="seed for initial weights, shuffling and dropout"
+    )
+    device: str = param("auto", choices=("auto", "cpu", "cuda"), doc="'auto' = cuda when available")
+    train_limit: int = param(
+        0, low=0, doc="train on at most this many examples (0 = all; smoke runs)"
+    )
+    eval_limit: int = param(
+        0, low=0, doc="evaluate on at most this many examples (0 = all; smoke runs)"
+    )
+
+
+@dataclass(frozen=True)
+class CnnConfig(MnistConfig):
+    channels: list[int] = param([10, 20], low=1, high=1024, doc="output channels of each Conv2d")
+    kernel_size: int | list[int] = param(
+        5, low=1, high=28, doc="Conv2d kernel_size (int or per layer)"
+    )
+    stride: int | list[int] = param(1, low=1, high=28, doc="Conv2d stride (int or per layer)")
+    padding: int | list[int] = param(
+        0, low=0, high=28, doc="Conv2d zero padding (int or per layer)"
+    )
+    dilation: int | list[int] = param(1, low=1, high=28, doc="Conv2d dilation (int or per layer)")
+    groups: int = param(1, low=1, high=1024, doc="Conv2d groups for layers after the first")
+    bias: bool = param(True, doc="Conv2d bias")
+    pool: str = param("max", choices=("max", "avg", "none"), doc="pooling after each Conv2d")
+    pool_size: int = param(2, low=1, high=28, doc="pooling window and stride")
+    plan: list[ConvLayer] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.channels) > 6:
+            raise InvalidConfig(f"mnist_cnn: channels={self.channels!r} has more than 6 layers")
+        try:
+            plan = conv_plan(
+                self.channels,
+                self.kernel_size,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.groups,
+                1 if self.pool == "none" else self.pool_size,
+            )
+        except ValueError as exc:
+            raise InvalidConfig(f"mnist_cnn: {exc}") from None
+        object.__setattr__(self, "plan", plan)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """'auto' -> cuda when available; 'cuda' without a GPU is an InvalidConfig."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise InvalidConfig(
+            "device='cuda' but no CUDA device is available; allowed here: 'auto', 'cpu'"
+        )
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def mnist_mlp(
+    config: dict[str, Any] | None = None,
+    report: Report | None = None,
+    checkpoint: Checkpointer | None = None,
+) -> Metrics:
+    """The seed's 784-512-256-128-64-10 MLP on MNIST. See :class:`MnistConfig` for the keys."""
+    cfg = parse_config(MnistConfig, config, "mnist_mlp")
+    return train(cfg, lambda: MLP(cfg.dropout), report, checkpoint)
+
+
+def mnist_cnn(
+    config: dict[str, Any] | None = None,
+    report: Report | None = None,
+    checkpoint: Checkpointer | None = None,
+) -> Metrics:
+    """The classic small CNN with the seed's Conv2d settings. See :class:`CnnConfig`."""
+    cfg = parse_config(CnnConfig, config, "mnist_cnn")
+    return train(
+        cfg,
+        lambda: CNN(cfg.plan, cfg.bias, cfg.pool, cfg.pool_size, cfg.dropout),
+        report,
+        checkpoint,
+    )
+
+
+@dataclass
+class _Progress:
+    """What survives an epoch besides the model and optimiser (saved in checkpoints)."""
+
+    epoch: int = 0
+    best_val_acc: float = -1.0
+    best_epoch: int = 0
+    best_test_acc: float = 0.0
+    bad_epochs: int = 0
+    last: Metrics = field(default_factory=dict)  # last finite metrics, for a divergence report
+
+
+class _Run:
+    """One training run's state: model, optimiser, lr schedule, RNGs and data."""
+
+    def __init__(self, cfg: MnistConfig, build: Any) -> None:
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        mnist_data.check_available(cfg.dataset, cfg.data_root, cfg.download)
+        torch.manual_seed(cfg.seed)
+        self.model: nn.Module = build().to(self.device)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+        self.schedule = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=cfg.lr_decay)
+        self.shuffle = torch.Generator().manual_seed(cfg.seed)
+        self.progress = _Progress()
+        self.last_finite_loss = math.nan  # latest finite running loss, for divergence reports
+        splits = mnist_data.load_splits(
+            cfg.dataset, cfg.data_root, cfg.val_fraction, str(self.device), cfg.download
+        )
+        self.data = _limit(splits, cfg.train_limit, cfg.eval_limit)
+        # train_acc is measured in eval mode (no dropout) on a fixed slice of the
+        # training set as large as the validation set, so that gap = train_acc -
+        # val_acc compares like with like and costs one extra val-sized pass.
+        n = min(len(self.data.train_y), len(self.data.val_y))
+        self.train_eval = (self.data.train_x[:n], self.data.train_y[:n])
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "shuffle": self.shuffle.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "progress": vars(self.progress),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.shuffle.set_state(state["shuffle"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.progress = _Progress(**state["progress"])
+
+
+def _limit(splits: mnist_data.Splits, train_limit: int, eval_limit: int) -> mnist_data.Splits:
+    def cut(x: torch.Tensor, limit: int) -> torch.Tensor:
+        return x[:limit] if limit else x
+
+    return mnist_data.Splits(
+        cut(splits.train_x, train_limit),
+        cut(splits.train_y, train_limit),
+        cut(splits.val_x, eval_limit),
+        cut(splits.val_y, eval_limit),
+        cut(splits.test_x, eval_limit),
+        cut(splits.test_y, eval_limit),
+    )
+
+
+def _criterion(
+    kind: str, logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    if kind == "nll":  # the seed's "NLLLoss = log + onehot": log_softmax then NLLLoss
+        return F.nll_loss(F.log_softmax(logits, dim=1), target, reduction=reduction)
+    return F.cross_entropy(logits, target, reduction=reduction)
+
+
+def _train_epoch(run: _Run) -> tuple[float, float, float]:
+    """One pass over shuffled training batches. Returns (mean loss, seconds, samples/s).
+
+    The mean loss is nan/inf when training diverged; the loop stops at the first
+    check that sees it, rather than spending the rest of the epoch on nan.
+    """
+    cfg, model, x, y = run.cfg, run.model, run.data.train_x, run.data.train_y
+    model.train()
+    start = time.perf_counter()
+    order = torch.randperm(len(y), generator=run.shuffle).to(x.device)
+    total = torch.zeros((), device=x.device)
+    steps = 0
+    for steps, begin in enumerate(range(0, len(y), cfg.batch_size), start=1):
+        idx = order[begin : begin + cfg.batch_size]
+        loss = _criterion(cfg.loss, model(x[idx]), y[idx])
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        total += loss.detach()
+        if steps == 1 or steps % CHECK_EVERY == 0:
+            mean = float(total) / steps
+            if is_bad(mean):
+                break
+            run.last_finite_loss = mean
+    seconds = time.perf_counter() - start
+    return float(total) / max(steps, 1), seconds, len(y) / seconds
+
+
+@torch.no_grad()
+def _evaluate(run: _Run, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(mean loss, accuracy) of the model in eval mode."""
+    run.model.eval()
+    loss_sum, correct = 0.0, 0
+    for begin in range(0, len(y), EVAL_BATCH):
+        logits = run.model(x[begin : begin + EVAL_BATCH])
+        target = y[begin : begin + EVAL_BATCH]
+        loss_sum += float(_criterion(run.cfg.loss, logits, target, reduction="sum"))
+        correct += int((logits.argmax(dim=1) == target).sum())
+    return loss_sum / len(y), correct / len(y)
+
+
+def _params_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def _epoch(run: _Run, epoch: int) -> Metrics | str:
+    """Train and evaluate one epoch; return its metrics, or the reason it diverged."""
+    start = time.perf_counter()
+    lr = run.optimizer.param_groups[0]["lr"]
+    loss, _, samples_per_s = _train_epoch(run)
+    if is_bad(loss):
+        return f"training loss {loss:g} in epoch {epoch} (lr={lr:g})"
+    if not _params_finite(run.model):
+        return f"non-finite weights after epoch {epoch} (lr={lr:g})"
+    val_loss, val_acc = _evaluate(run, run.data.val_x, run.data.val_y)
+    _, train_acc = _evaluate(run, *run.train_eval)
+    _, test_acc = _evaluate(run, run.data.test_x, run.data.test_y)
+    if is_bad(val_loss):
+        return f"validation loss {val_loss:g} in epoch {epoch} (lr={lr:g})"
+    run.schedule.step()
+    return {
+        "epoch": epoch,
+        "loss": loss,
+        "train_acc": train_acc,
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "test_acc": test_acc,
+        "gap": train_acc - val_acc,
+        "lr": lr,
+        "time_s": time.perf_counter() - start,
+        "samples_per_s": samples_per_s,
+        "diverged": False,
+    }
+
+
+def train(
+    cfg: MnistConfig, build: Any, report: Report | None, checkpoint: Checkpointer | None
+) -> Metrics:
+    """Train until ``epochs``, early stopping or divergence; report after every epoch.
+
+    With a ``checkpoint``, the run resumes from its last saved state and saves after
+    each epoch, so an interrupted trial continues exactly where it stopped.
+    """
+    run = _Run(cfg, build)
+    saved = checkpoint.restore() if checkpoint is not None else None
+    if saved is not None:
+        run.load_state_dict(saved)
+        log.info("resumed after epoch %d", run.progress.epoch)
+    progress = run.progress
+    metrics: Metrics = dict(progress.last)
+    for epoch in range(progress.epoch + 1, cfg.epochs + 1):
+        result = _epoch(run, epoch)
+        if isinstance(result, str):
+            # Before any epoch finished only the running training loss is known.
+            last = progress.last or {"loss": run.last_finite_loss}
+            return diverged(report, epoch, last, result)
+        if result["val_acc"] > progress.best_val_acc:
+            progress.best_val_acc, progress.best_epoch = result["val_acc"], epoch
+            progress.best_test_acc, progress.bad_epochs = result["test_acc"], 0
+        else:
+            progress.bad_epochs += 1
+        stop = 0 < cfg.early_stop_patience <= progress.bad_epochs
+        metrics = {
+            **result,
+            "best_epoch": progress.best_epoch,
+            "best_val_acc": progress.best_val_acc,
+            "best_test_acc": progress.best_test_acc,
+            "stopped_early": stop,
+        }
+        progress.epoch, progress.last = epoch, metrics
+        if checkpoint is not None:
+            checkpoint.save(run.state_dict())
+        emit(report, metrics)
+        if stop:
+            break
+    return metrics
