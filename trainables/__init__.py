@@ -10,6 +10,8 @@ trainable reports once more with ``diverged: True`` and the last finite values.
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,9 +41,11 @@ __all__ = [
     "Report",
     "TrainableInfo",
     "get",
+    "register",
 ]
 
 Trainable = Callable[..., Metrics]
+PLUGINS_ENV = "STUDY_HARNESS_TRAINABLES"
 
 _MNIST_METRICS = (
     "train_acc",
@@ -70,7 +74,7 @@ class TrainableInfo:
     checkpoints: bool  # accepts a ``checkpoint=`` Checkpointer and resumes from it
     summary: str
 
-    def keys(self) -> list[str]:
+    def config_keys(self) -> list[str]:
         """The config keys this trainable accepts."""
         return [row["key"] for row in describe(self.config)]
 
@@ -124,6 +128,21 @@ REGISTRY: dict[str, TrainableInfo] = {
 TRAINABLES: dict[str, Trainable] = {name: info.fn for name, info in REGISTRY.items()}
 
 
+def register(info: TrainableInfo) -> None:
+    """Add a trainable to the registry (your own model, or a test's); names must be new."""
+    if info.name in REGISTRY:
+        raise InvalidConfig(f"a trainable named {info.name!r} is already registered")
+    REGISTRY[info.name] = info
+    TRAINABLES[info.name] = info.fn
+
+
+def _load_plugins() -> None:
+    """Import the modules named in $STUDY_HARNESS_TRAINABLES (comma-separated); each
+    registers its trainables. Ray workers inherit the variable, so a study finds them."""
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        importlib.import_module(module)
+
+
 def get(name: str) -> TrainableInfo:
     """The registered trainable ``name``, or InvalidConfig listing the names that exist."""
     try:
@@ -138,8 +157,11 @@ def metric_names(name: str) -> tuple[str, ...]:
 
 
 def accepts(name: str) -> list[str]:
-    return get(name).keys()
+    return get(name).config_keys()
 
 
 def config_help(name: str) -> list[dict[str, Any]]:
     return describe(get(name).config)
+
+
+_load_plugins()

@@ -217,3 +217,20 @@ def describe(cls: type) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def check_value(cls: type, trainable: str, key: str, value: Any) -> str | None:
+    """Check one key's type and range on its own (no cross-key checks); the problem or None.
+
+    The study layer uses this to refuse a bad fixed value or search bound before any
+    trial runs, while combinations (Conv2d sizes) are left to each trial.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    if key not in fields:
+        return f"{trainable} has no config key {key!r}; allowed keys: {', '.join(fields)}"
+    try:
+        coerced = _coerce(trainable, key, value, typing.get_type_hints(cls)[key])
+        _check_meta(trainable, key, coerced, fields[key].metadata)
+    except InvalidConfig as exc:
+        return str(exc)
+    return None
