@@ -1,0 +1,132 @@
+"""The ``study`` command: run, resume and list studies. Errors are one line, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import trainables
+
+from .spec import StudyError
+
+log = logging.getLogger("study")
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), as for every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="study",
+        description="Hyperparameter studies of the seed's PyTorch models with Ray Tune and Optuna.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and Ray's logs")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run a study from a YAML spec or a preset")
+    run.add_argument(
+        "spec", metavar="SPEC_OR_PRESET", help="a spec file, or a name from 'study presets'"
+    )
+    run.add_argument("--name", help="experiment folder name (default: the spec's name)")
+    run.add_argument(
+        "--storage", default="studies", help="folder for experiments (default: ./studies)"
+    )
+    run.add_argument("--num-samples", type=int, help="trials to sample (grid: repeats of the grid)")
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix a trainable config key (lr=0.1), or set a spec key "
+        "(scheduler.max_t=5); repeatable; values are YAML",
+    )
+    run.add_argument(
+        "--address",
+        help="join a Ray cluster: auto, HOST:PORT or ray://HOST:PORT "
+        "(default: a private local Ray)",
+    )
+    run.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.25")
+
+    resume = commands.add_parser("resume", help="continue an interrupted study")
+    resume.add_argument("experiment", metavar="EXPERIMENT_DIR")
+    resume.add_argument("--address", help="join this Ray cluster instead of the recorded one")
+
+    commands.add_parser("presets", help="list the presets shipped with study")
+    return parser
+
+
+def _setup_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logging.getLogger("study").setLevel(logging.DEBUG if debug else logging.INFO)
+    if not debug:
+        for noisy in ("ray", "optuna"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from trainables.__main__ import parse_assignments
+
+    from .runner import run_study
+
+    folder = run_study(
+        args.spec,
+        name=args.name,
+        storage=args.storage,
+        num_samples=args.num_samples,
+        set=parse_assignments(args.sets),
+        address=args.address,
+        gpus_per_trial=args.gpus_per_trial,
+    )
+    print(folder)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from .runner import resume_study
+
+    print(resume_study(args.experiment, address=args.address))
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from . import presets
+
+    for name, description in presets.describe():
+        print(f"{name:15} {description}")
+    return 0
+
+
+COMMANDS: dict[str, Any] = {"run": _run, "resume": _resume, "presets": _presets}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.debug)
+    try:
+        return int(COMMANDS[args.command](args))
+    except (StudyError, trainables.InvalidConfig) as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; continue with: study resume EXPERIMENT_DIR", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

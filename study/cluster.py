@@ -1,0 +1,103 @@
+"""Starting or joining Ray: a private local instance, or an existing cluster by address."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from .spec import StudyError
+
+log = logging.getLogger(__name__)
+
+# Ray Tune's defaults cost about 3 s per trivial trial on 2 cores (../shared/DESIGN.md).
+# These settings, with reuse_actors=True, bring tiny trials to a few hundredths of a
+# second (BENCHMARKS.md). They must be set before Ray Tune reads them.
+TUNE_ENV = {
+    # The JSON and CSV result loggers stay (analysis rebuilds tables from them);
+    # TensorBoard's, which costs time per result, is not added.
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    # The old console reporter honours verbose=0; the new one prints regardless.
+    "RAY_AIR_NEW_OUTPUT": "0",
+    # Experiment state is snapshotted at most every few seconds, not per result.
+    "TUNE_GLOBAL_CHECKPOINT_S": "5",
+    # No usage-stats prompt or upload from a study.
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+class ClusterError(StudyError):
+    """Ray could not be started or reached, or lacks the resources a spec asks for."""
+
+
+def configure_env() -> None:
+    for key, value in TUNE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def _use_token_if_available() -> None:
+    """Joining a cluster: use Ray's token authentication when a token is at hand.
+
+    Ray 2.60 starts clusters with token authentication on, but a driver that joins
+    by address stays in 'disabled' mode unless RAY_AUTH_MODE says otherwise, and is
+    then refused. Ray's own helper switches this process to token mode when a token
+    is available (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token); an
+    explicit RAY_AUTH_MODE wins.
+    """
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # older Ray: no token authentication to configure
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def log_level() -> int:
+    """Ray's own log level: errors only, unless the study logger is at DEBUG (--debug)."""
+    return (
+        logging.DEBUG if logging.getLogger("study").isEnabledFor(logging.DEBUG) else logging.ERROR
+    )
+
+
+def connect(address: str | None) -> bool:
+    """Make sure Ray is up; True when this call started it (and so should stop it).
+
+    Without an address Ray runs locally with no dashboard and with every service on
+    127.0.0.1: a dashboard reachable from the network has been a remote-code-execution
+    hole in Ray deployments. With one (``auto``, ``HOST:PORT`` or ``ray://...``) it joins
+    that cluster.
+    """
+    import ray
+
+    configure_env()
+    if ray.is_initialized():
+        return False
+    if address:
+        _use_token_if_available()
+    try:
+        if address:
+            ray.init(address=address, logging_level=log_level(), log_to_driver=False)
+        else:
+            ray.init(
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                logging_level=log_level(),
+                log_to_driver=False,
+            )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClusterError(f"could not start or reach {where}: {first}") from None
+    return True
+
+
+def cluster_gpus() -> float:
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def cluster_cpus() -> float:
+    import ray
+
+    return float(ray.cluster_resources().get("CPU", 0.0))

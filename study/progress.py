@@ -1,0 +1,52 @@
+"""One terminal line per finished trial, instead of Ray Tune's progress tables."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ray import tune
+
+from .space import decode
+from .spec import Spec
+
+log = logging.getLogger("study.progress")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class TrialLines(tune.Callback):
+    """Logs ``trial <id> <status> <metric>=<value> <params>`` as each trial ends."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.metric = spec.metric
+        self.space = dict(spec.space)
+        self.params = list(spec.space) + (["variant"] if spec.variants else [])
+        self.done = 0
+
+    def _line(self, trial: Any, status: str) -> None:
+        self.done += 1
+        result = trial.last_result or {}
+        value = result.get(self.metric)
+        shown = f"{self.metric}={_fmt(value)}" if value is not None else f"{self.metric}=-"
+        config = decode(self.space, trial.config)
+        params = " ".join(f"{k}={_fmt(config[k])}" for k in self.params if k in config)
+        extra = result.get("reason") or result.get("divergence") or ""
+        log.info(
+            "trial %s %-13s %s epoch=%s %s%s",
+            trial.trial_id,
+            status,
+            shown,
+            result.get("epoch", "-"),
+            params,
+            f"  ({extra})" if extra else "",
+        )
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        status = (trial.last_result or {}).get("status", "completed")
+        self._line(trial, "stopped" if status == "running" else status)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._line(trial, "error")

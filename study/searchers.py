@@ -1,0 +1,81 @@
+"""Registries by name: searchers and schedulers, built from a validated Spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .spec import Spec
+
+METRIC = "objective"  # what searchers and schedulers optimise: the spec's metric, never nan
+
+
+def _optuna(spec: Spec, max_concurrent: int) -> Any:
+    import optuna
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" chatter
+
+    class HarnessOptunaSearch(OptunaSearch):
+        """OptunaSearch that records invalid trials as FAIL instead of a value.
+
+        An invalid config (an impossible Conv2d, say) says nothing about how good its
+        region is, so TPE should skip it, as Optuna does with failed trials. A
+        diverged trial, by contrast, completes with the spec's finite worst value.
+        """
+
+        def on_trial_complete(
+            self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+        ) -> None:
+            if result and result.get("status") == "invalid":
+                result, error = None, True
+            super().on_trial_complete(trial_id, result, error)
+
+    searcher = HarnessOptunaSearch(metric=METRIC, mode=spec.mode, seed=spec.search.seed)
+    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+
+
+def _basic(spec: Spec, max_concurrent: int) -> Any:
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    # A SearchGenerator ignores TuneConfig.max_concurrent_trials: it takes its own.
+    return BasicVariantGenerator(random_state=spec.search.seed, max_concurrent=max_concurrent)
+
+
+SEARCHERS: dict[str, Callable[[Spec, int], Any]] = {
+    "optuna": _optuna,
+    "random": _basic,
+    "grid": _basic,
+}
+
+
+def _asha(spec: Spec) -> Any:
+    from ray.tune.schedulers import ASHAScheduler
+
+    s = spec.scheduler
+    # Rungs count reported epochs (training_iteration), which resumes with a trial.
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=s.max_t,
+        grace_period=s.grace_period,
+        reduction_factor=s.reduction_factor,
+    )
+
+
+def _fifo(spec: Spec) -> Any:
+    from ray.tune.schedulers import FIFOScheduler
+
+    return FIFOScheduler()
+
+
+SCHEDULERS: dict[str, Callable[[Spec], Any]] = {"asha": _asha, "fifo": _fifo}
+
+
+def make_searcher(spec: Spec, max_concurrent: int) -> Any:
+    """The spec's searcher, limited to ``max_concurrent`` trials at a time."""
+    return SEARCHERS[spec.search.algorithm](spec, max_concurrent)
+
+
+def make_scheduler(spec: Spec) -> Any:
+    return SCHEDULERS[spec.scheduler.name](spec)

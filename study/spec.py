@@ -1,0 +1,344 @@
+"""Study specs: YAML (or a preset) -> a validated, frozen :class:`Spec`, before Ray starts.
+
+Every refusal is a :class:`SpecError` whose one-line message names the key, the
+value and what is allowed. Specs are data only: ``yaml.safe_load`` (no tags, no
+eval).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import trainables
+from trainables.config import check_value
+
+from .space import Dimension, parse_space
+
+ALGORITHMS = ("optuna", "random", "grid")
+SCHEDULERS = ("asha", "fifo")
+MODES = ("max", "min")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_SAMPLES = 100_000
+TOP_KEYS = (
+    "name",
+    "trainable",
+    "metric",
+    "mode",
+    "num_samples",
+    "search",
+    "scheduler",
+    "resources",
+    "max_concurrent",
+    "max_failures",
+    "time_budget_s",
+    "config",
+    "space",
+    "variants",
+    "checkpoint",
+    "description",
+)
+# Metrics that are bookkeeping, not something to optimise.
+NOT_OBJECTIVES = ("epoch", "diverged", "stopped_early", "best_epoch")
+
+
+class StudyError(Exception):
+    """Base of the study package's errors; the CLI prints its message and exits 2."""
+
+
+class SpecError(StudyError):
+    """A spec (or an override) that cannot be run."""
+
+
+@dataclass(frozen=True)
+class Search:
+    algorithm: str = "optuna"
+    seed: int | None = 0
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    name: str = "fifo"
+    max_t: int = 100
+    grace_period: int = 1
+    reduction_factor: float = 3.0
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0
+    gpu: float | str = 0.0  # a share of one GPU, or "auto"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated study: what to train, what to search, how to schedule and where to run."""
+
+    name: str
+    trainable: str
+    metric: str
+    mode: str
+    num_samples: int = 1
+    search: Search = field(default_factory=Search)
+    scheduler: Scheduler = field(default_factory=Scheduler)
+    resources: Resources = field(default_factory=Resources)
+    max_concurrent: int | None = None
+    max_failures: int = 0
+    time_budget_s: float | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    space: dict[str, Dimension] = field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checkpoint: bool = True
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec as plain data (what ``spec.yaml`` holds)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "metric": self.metric,
+            "mode": self.mode,
+            "num_samples": self.num_samples,
+            "search": vars(self.search).copy(),
+            "scheduler": vars(self.scheduler).copy(),
+            "resources": vars(self.resources).copy(),
+            "max_concurrent": self.max_concurrent,
+            "max_failures": self.max_failures,
+            "time_budget_s": self.time_budget_s,
+            "config": copy.deepcopy(self.config),
+            "space": {k: d.to_dict() for k, d in self.space.items()},
+            "variants": copy.deepcopy(self.variants),
+            "checkpoint": self.checkpoint,
+            "description": self.description,
+        }
+        return out
+
+    def worst_value(self) -> float:
+        """The finite value a diverged or invalid trial reports to the searcher and scheduler.
+
+        Accuracies are bounded, so the worst is 0 (max) or 1 (min); any other metric
+        gets +-OVERFLOW_LOSS, the divergence threshold itself.
+        """
+        if self.metric.endswith("acc"):
+            return 0.0 if self.mode == "max" else 1.0
+        return -trainables.OVERFLOW_LOSS if self.mode == "max" else trainables.OVERFLOW_LOSS
+
+
+def _fail(where: str, message: str) -> SpecError:
+    return SpecError(f"{where}: {message}")
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail(where, f"must be a mapping, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def _keys(value: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = [str(k) for k in value if k not in allowed]
+    if unknown:
+        raise _fail(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+
+
+def _number(
+    value: Any,
+    where: str,
+    *,
+    low: float,
+    integer: bool = False,
+    low_open: bool = False,
+    high: float | None = None,
+) -> Any:
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or not math.isfinite(value):
+        raise _fail(where, f"must be {kind}, got {value!r:.60}")
+    too_low = value <= low if low_open else value < low
+    if too_low or (high is not None and value > high):
+        bound = f"> {low:g}" if low_open else f">= {low:g}"
+        upper = f" and <= {high:g}" if high is not None else ""
+        raise _fail(where, f"must be {bound}{upper}, got {value!r}")
+    return value
+
+
+def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str:
+    if value not in allowed:
+        raise _fail(where, f"unknown value {value!r:.60}; allowed: {', '.join(allowed)}")
+    return str(value)
+
+
+def check_name(name: Any) -> str:
+    """Experiment names become folder names: letters, digits, '.', '_', '-' only."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
+        raise SpecError(
+            f"name={name!r:.80} is not a safe folder name; allowed: 1-100 letters, digits, "
+            "'.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def _search(raw: Any) -> Search:
+    raw = _mapping(raw, "search")
+    _keys(raw, ("algorithm", "seed"), "search")
+    seed = raw.get("seed", 0)
+    if seed is not None:
+        _number(seed, "search.seed", low=0, integer=True, high=2**31 - 1)
+    return Search(_choice(raw.get("algorithm", "optuna"), ALGORITHMS, "search.algorithm"), seed)
+
+
+def _scheduler(raw: Any) -> Scheduler:
+    raw = _mapping(raw, "scheduler")
+    _keys(raw, ("name", "max_t", "grace_period", "reduction_factor"), "scheduler")
+    name = _choice(raw.get("name", "fifo"), SCHEDULERS, "scheduler.name")
+    max_t = _number(raw.get("max_t", 100), "scheduler.max_t", low=1, integer=True)
+    grace = _number(raw.get("grace_period", 1), "scheduler.grace_period", low=1, integer=True)
+    factor = _number(
+        raw.get("reduction_factor", 3), "scheduler.reduction_factor", low=1, low_open=True
+    )
+    if grace > max_t:
+        raise SpecError(
+            f"scheduler: grace_period <= max_t must hold, got grace_period={grace}, max_t={max_t}"
+        )
+    return Scheduler(name, max_t, grace, float(factor))
+
+
+def _resources(raw: Any) -> Resources:
+    raw = _mapping(raw, "resources")
+    _keys(raw, ("cpu", "gpu"), "resources")
+    cpu = _number(raw.get("cpu", 1), "resources.cpu", low=0, low_open=True, high=1024)
+    gpu = raw.get("gpu", 0)
+    if gpu != "auto":
+        if isinstance(gpu, str):
+            raise SpecError(f"resources.gpu: must be a number >= 0 or 'auto', got {gpu!r:.60}")
+        gpu = _number(gpu, "resources.gpu", low=0, high=64)
+        if gpu > 1 and not float(gpu).is_integer():
+            raise SpecError(f"resources.gpu: a share above 1 must be whole, got {gpu!r}")
+    return Resources(float(cpu), gpu if gpu == "auto" else float(gpu))
+
+
+def _trainable_config(info: trainables.TrainableInfo, raw: Any, where: str) -> dict[str, Any]:
+    """Check each fixed value on its own (type and range); combinations are checked per trial."""
+    config = dict(_mapping(raw, where))
+    for key, value in config.items():
+        problem = check_value(info.config, info.name, str(key), value)
+        if problem:
+            raise SpecError(f"{where}.{key}: {problem}")
+    return config
+
+
+def _metric(info: trainables.TrainableInfo, metric: Any) -> str:
+    allowed = tuple(m for m in trainables.metric_names(info.name) if m not in NOT_OBJECTIVES)
+    if metric not in allowed:
+        raise SpecError(
+            f"metric={metric!r:.60} is not a metric {info.name} reports; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    return str(metric)
+
+
+def build_spec(raw: Any) -> Spec:
+    """Validate plain data (a loaded YAML document) into a Spec."""
+    raw = _mapping(raw, "spec")
+    _keys(raw, TOP_KEYS, "spec")
+    for required in ("trainable", "metric"):
+        if required not in raw:
+            raise SpecError(f"spec: missing key {required!r}")
+    try:
+        info = trainables.get(raw["trainable"])
+    except trainables.InvalidConfig as exc:
+        raise SpecError(f"trainable: {exc}") from None
+    search = _search(raw.get("search"))
+    config = _trainable_config(info, raw.get("config"), "config")
+    variants = {
+        str(name): _trainable_config(info, overrides, f"variants.{name}")
+        for name, overrides in _mapping(raw.get("variants"), "variants").items()
+    }
+    if variants and search.algorithm == "optuna":
+        raise SpecError("variants: named variants need search.algorithm grid or random, not optuna")
+    space = parse_space(raw.get("space"), info, search.algorithm, set(config))
+    num_samples = _number(
+        raw.get("num_samples", 1), "num_samples", low=1, integer=True, high=MAX_SAMPLES
+    )
+    max_concurrent = raw.get("max_concurrent")
+    if max_concurrent is not None:
+        _number(max_concurrent, "max_concurrent", low=1, integer=True, high=4096)
+    time_budget = raw.get("time_budget_s")
+    if time_budget is not None:
+        time_budget = float(_number(time_budget, "time_budget_s", low=0, low_open=True))
+    checkpoint = raw.get("checkpoint", True)
+    if not isinstance(checkpoint, bool):
+        raise SpecError(f"checkpoint: must be true or false, got {checkpoint!r:.60}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise SpecError("description: must be text")
+    return Spec(
+        name=check_name(raw.get("name", info.name)),
+        trainable=info.name,
+        metric=_metric(info, raw["metric"]),
+        mode=_choice(raw.get("mode", "max"), MODES, "mode"),
+        num_samples=num_samples,
+        search=search,
+        scheduler=_scheduler(raw.get("scheduler")),
+        resources=_resources(raw.get("resources")),
+        max_concurrent=max_concurrent,
+        max_failures=_number(
+            raw.get("max_failures", 0), "max_failures", low=0, integer=True, high=100
+        ),
+        time_budget_s=time_budget,
+        config=config,
+        space=space,
+        variants=variants,
+        checkpoint=checkpoint and info.checkpoints,
+        description=description,
+    )
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML document as plain data, or SpecError (one line) for an unreadable or bad file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc.__class__.__name__}: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc.__class__.__name__
+        raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
+
+
+def apply_overrides(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply ``--set`` values: ``key=v`` fixes a trainable config key (and stops searching it);
+    ``a.b=v`` sets spec key ``b`` inside ``a`` (``scheduler.max_t=5``)."""
+    out = copy.deepcopy(dict(raw))
+    for key, value in sets.items():
+        if "." in key:
+            *parents, leaf = key.split(".")
+            node = out
+            for part in parents:
+                child = node.get(part)
+                if child is None:
+                    child = node[part] = {}
+                if not isinstance(child, dict):
+                    raise SpecError(f"--set {key}: {part!r} is not a mapping in this spec")
+                node = child
+            node[leaf] = value
+        else:
+            config = out.get("config") or {}
+            if not isinstance(config, dict):
+                raise SpecError("config: must be a mapping")
+            out["config"] = {**config, key: value}
+            space = out.get("space")
+            if isinstance(space, dict):
+                out["space"] = {k: v for k, v in space.items() if k != key}
+    return out
