@@ -1,0 +1,77 @@
+"""One Ray head node for the whole session, started with ``ray start --head`` on 127.0.0.1.
+
+Every study test joins it by address, so the suite also proves the cluster path
+(``--address``) and pays Ray's start-up once. Its workers inherit
+$STUDY_HARNESS_TRAINABLES and PYTHONPATH, so they know the test-only trainables.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PLUGINS = Path(__file__).parent.parent / "plugins"
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def study_env() -> dict[str, str]:
+    """The environment for Ray and for ``study`` subprocesses in these tests."""
+    path = os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "STUDY_HARNESS_TRAINABLES": "harness_test_trainables",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    import ray
+
+    import trainables
+    from study import cluster
+
+    sys.path.insert(0, str(PLUGINS))
+    import harness_test_trainables  # noqa: F401  (registers "flaky" in this process too)
+
+    cluster.configure_env()
+    port = _free_port()
+    env = study_env()
+    started = subprocess.run(
+        [
+            RAY,
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--num-gpus=0",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 0, started.stderr[-2000:]
+    address = f"127.0.0.1:{port}"
+    try:
+        cluster.connect(address)
+        assert "flaky" in trainables.REGISTRY
+        yield address
+    finally:
+        ray.shutdown()
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)

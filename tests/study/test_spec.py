@@ -1,0 +1,223 @@
+"""Spec validation: each refusal is one SpecError line naming what was wrong and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from study import SpecError, load_spec, presets
+from study.runner import suite_specs
+from study.space import grid_range
+from study.spec import apply_overrides, build_spec
+
+BASE = {
+    "name": "t",
+    "trainable": "mnist_mlp",
+    "metric": "val_acc",
+    "mode": "max",
+    "num_samples": 4,
+    "search": {"algorithm": "optuna", "seed": 0},
+    "space": {"lr": {"loguniform": [1e-4, 1.0]}},
+}
+
+
+def spec(**changes):
+    raw = {**BASE, **changes}
+    return build_spec({k: v for k, v in raw.items() if v is not ...})
+
+
+def test_a_full_spec_is_typed():
+    s = spec(
+        scheduler={"name": "asha", "max_t": 20, "grace_period": 2, "reduction_factor": 3},
+        resources={"cpu": 1, "gpu": 0.25},
+        max_concurrent=2,
+        max_failures=1,
+        time_budget_s=600,
+        config={"dataset": "mnist5k", "epochs": 20},
+    )
+    assert s.scheduler.max_t == 20 and s.scheduler.reduction_factor == 3.0
+    assert s.resources.gpu == 0.25 and s.max_concurrent == 2 and s.time_budget_s == 600.0
+    assert s.space["lr"].kind == "loguniform" and s.space["lr"].args == (1e-4, 1.0)
+    assert s.checkpoint is True  # mnist trainables checkpoint
+    assert build_spec(s.to_dict()) == s  # spec.yaml round-trips
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"trainable": "resnet"}, ["trainable:", "unknown trainable 'resnet'", "mnist_mlp"]),
+        ({"metric": "accuracy"}, ["metric='accuracy'", "allowed:", "val_acc"]),
+        ({"metric": "diverged"}, ["metric='diverged'"]),
+        ({"mode": "maximise"}, ["mode: unknown value 'maximise'", "max, min"]),
+        (
+            {"search": {"algorithm": "bayes"}},
+            ["search.algorithm", "'bayes'", "optuna, random, grid"],
+        ),
+        ({"search": {"algorithm": "optuna", "sampler": "tpe"}}, ["search: unknown key 'sampler'"]),
+        ({"scheduler": {"name": "pbt"}}, ["scheduler.name", "'pbt'", "asha, fifo"]),
+        ({"scheduler": {"name": "asha", "max_t": 2, "grace_period": 5}}, ["grace_period <= max_t"]),
+        ({"scheduler": {"name": "asha", "reduction_factor": 1}}, ["reduction_factor", "> 1"]),
+        (
+            {"space": {"lr": {"normal": [0, 1]}}},
+            [
+                "space.lr",
+                "unknown distribution 'normal'",
+                "uniform, loguniform, int, choice, grid, grid_range",
+            ],
+        ),
+        (
+            {"space": {"learning_rate": {"uniform": [0, 1]}}},
+            ["space.learning_rate", "no config key 'learning_rate'", "allowed keys:"],
+        ),
+        ({"space": {"lr": {"uniform": [0.5, 0.1]}}}, ["low < high must hold", "low=0.5, high=0.1"]),
+        ({"space": {"lr": {"uniform": [0.1, 0.1]}}}, ["low < high"]),
+        ({"space": {"lr": {"loguniform": [0.0, 1.0]}}}, ["low > 0 must hold for a log scale"]),
+        ({"space": {"lr": {"loguniform": [-1.0, 1.0]}}}, ["low > 0"]),
+        (
+            {"space": {"momentum": {"uniform": [0.0, 1.5]}}},
+            ["space.momentum", "momentum=1.5", "out of range"],
+        ),
+        ({"space": {"batch_size": {"int": [16.5, 64]}}}, ["whole numbers"]),
+        ({"space": {"lr": {"uniform": [0.1]}}}, ["needs a list of 2 numbers"]),
+        ({"space": {"lr": {"uniform": ["a", 1]}}}, ["finite numbers"]),
+        (
+            {"space": {"lr": {"grid": [0.1, 0.2]}}},
+            ["grid distributions go with search.algorithm grid"],
+        ),
+        ({"space": {"lr": {"choice": []}}}, ["non-empty list"]),
+        ({"space": {"lr": 0.1}}, ["space.lr: must be one distribution"]),
+        ({"space": ["lr"]}, ["space: must be a mapping"]),
+        ({"num_samples": 0}, ["num_samples: must be >= 1 and <= 100000, got 0"]),
+        ({"num_samples": -3}, ["num_samples: must be >= 1"]),
+        ({"num_samples": "many"}, ["num_samples: must be an integer"]),
+        ({"num_samples": 10**9}, ["num_samples", "<= 100000"]),
+        ({"config": {"lr": "fast"}}, ["config.lr", "wrong type"]),
+        ({"config": {"optimizer": "adam"}}, ["config.optimizer", "no config key 'optimizer'"]),
+        ({"config": {"lr": 0.1}}, ["space.lr: also fixed in config"]),
+        ({"resources": {"cpu": 0}}, ["resources.cpu: must be > 0"]),
+        ({"resources": {"gpu": -1}}, ["resources.gpu"]),
+        ({"resources": {"gpu": "all"}}, ["resources.gpu", "'auto'"]),
+        ({"resources": {"gpu": 1.5}}, ["above 1 must be whole"]),
+        ({"max_failures": -1}, ["max_failures"]),
+        ({"time_budget_s": 0}, ["time_budget_s: must be > 0"]),
+        ({"name": "../escape"}, ["not a safe folder name"]),
+        ({"name": "a/b"}, ["not a safe folder name"]),
+        ({"name": ""}, ["not a safe folder name"]),
+        ({"name": "x" * 101}, ["not a safe folder name"]),
+        ({"colour": "red"}, ["spec: unknown key 'colour'", "allowed:"]),
+        ({"metric": ...}, ["missing key 'metric'"]),
+        ({"variants": {"a": {"lr": 0.1}}}, ["variants", "grid or random"]),
+    ],
+)
+def test_refusals(changes, fragments):
+    with pytest.raises(SpecError) as info:
+        spec(**changes)
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_grid_range_includes_stop_on_the_step():
+    values = grid_range(0.0, 4.0, 0.1)
+    assert len(values) == 41 and values[0] == 0.0 and values[-1] == 4.0 and values[20] == 2.0
+    assert grid_range(0, 1, 0.3) == [0.0, 0.3, 0.6, 0.9]
+    assert grid_range(1, 1, 0.5) == [1.0]
+
+
+def test_grid_algorithm_needs_grid_dimensions():
+    with pytest.raises(SpecError, match="needs grid or grid_range for every parameter"):
+        spec(search={"algorithm": "grid"})
+    s = spec(search={"algorithm": "grid"}, space={"lr": {"grid_range": [0.1, 0.5, 0.1]}})
+    assert len(s.space["lr"].values()) == 5
+
+
+def test_worst_value_is_finite_and_on_the_losing_side():
+    assert spec().worst_value() == 0.0
+    assert spec(metric="val_acc", mode="min").worst_value() == 1.0
+    loss = spec(metric="val_loss", mode="min").worst_value()
+    assert loss == 1e20
+
+
+def test_every_preset_is_a_valid_spec():
+    assert set(presets.names()) >= {
+        "quickstart",
+        "brute-force-w",
+        "loss-surface",
+        "lr-divergence",
+        "wb-search",
+        "mlp-search",
+        "mlp-remedies",
+        "cnn-search",
+    }
+    for name in presets.names():
+        raw = presets.load(name)
+        specs = suite_specs(raw, None, None) if "suite" in raw else [load_spec(name)]
+        assert specs, name
+        for s in specs:
+            assert s.trainable and s.metric
+
+
+def test_brute_force_preset_is_the_seed_grid():
+    s = load_spec("brute-force-w")
+    assert s.space["w"].values() == grid_range(0.0, 4.0, 0.1)
+    assert s.trainable == "loss_landscape" and s.mode == "min"
+
+
+def test_remedies_preset_has_every_remedy_and_seeds():
+    s = load_spec("mlp-remedies")
+    assert set(s.variants) == {
+        "baseline",
+        "weight_decay",
+        "momentum",
+        "lr_decay",
+        "early_stopping",
+        "dropout",
+        "all",
+    }
+    assert len(s.space["seed"].values()) == 3
+
+
+def test_overrides_fix_config_and_set_spec_keys():
+    raw = apply_overrides(BASE, {"lr": 0.05, "scheduler.max_t": 5, "search.seed": 3})
+    assert raw["config"] == {"lr": 0.05} and "lr" not in raw["space"]
+    assert raw["scheduler"] == {"max_t": 5} and raw["search"]["seed"] == 3
+    assert BASE["space"] == {"lr": {"loguniform": [1e-4, 1.0]}}  # not mutated
+    with pytest.raises(SpecError, match="'name' is not a mapping"):
+        apply_overrides(BASE, {"name.x": 1})
+
+
+def test_load_spec_names_presets_on_a_typo(tmp_path):
+    with pytest.raises(SpecError, match="no such spec file or preset; presets: brute-force-w"):
+        load_spec("brute-force")
+
+
+def test_yaml_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match=r"not valid YAML at line \d+"):
+        load_spec(bad)
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(tagged)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(SpecError, match="spec: must be a mapping"):
+        load_spec(listy)
+
+
+def test_choices_of_lists_travel_as_indices():
+    s = spec(trainable="mnist_cnn", space={"channels": {"choice": [[10, 20], [8, 16]]}})
+    dim = s.space["channels"]
+    assert dim.encoded and dim.decode(1) == [8, 16]
+    plain = spec(space={"batch_size": {"choice": [16, 32]}}).space["batch_size"]
+    assert not plain.encoded and plain.decode(32) == 32
+
+
+def test_suite_parts_override_presets():
+    specs = suite_specs(presets.load("quickstart"), None, 2)
+    assert [s.num_samples for s in specs] == [2, 2]
+    with pytest.raises(SpecError, match="unknown preset"):
+        suite_specs({"suite": [{"preset": "nope"}]}, None, None)
+    with pytest.raises(SpecError, match="non-empty list"):
+        suite_specs({"suite": []}, None, None)
