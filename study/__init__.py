@@ -8,6 +8,14 @@
 from __future__ import annotations
 
 from .runner import load_spec, resume_study, run_study
-from .spec import Spec, SpecError, StudyError
+from .spec import Interrupted, Spec, SpecError, StudyError
 
-__all__ = ["Spec", "SpecError", "StudyError", "load_spec", "resume_study", "run_study"]
+__all__ = [
+    "Interrupted",
+    "Spec",
+    "SpecError",
+    "StudyError",
+    "load_spec",
+    "resume_study",
+    "run_study",
+]

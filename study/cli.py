@@ -10,7 +10,7 @@ from typing import Any
 
 import trainables
 
-from .spec import StudyError
+from .spec import Interrupted, StudyError
 
 log = logging.getLogger("study")
 EXIT_USAGE = 2
@@ -118,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.debug)
     try:
         return int(COMMANDS[args.command](args))
+    except Interrupted as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (StudyError, trainables.InvalidConfig) as exc:
         if args.debug:
             raise

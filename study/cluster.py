@@ -18,8 +18,6 @@ TUNE_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     # The old console reporter honours verbose=0; the new one prints regardless.
     "RAY_AIR_NEW_OUTPUT": "0",
-    # Experiment state is snapshotted at most every few seconds, not per result.
-    "TUNE_GLOBAL_CHECKPOINT_S": "5",
     # No usage-stats prompt or upload from a study.
     "RAY_USAGE_STATS_ENABLED": "0",
 }

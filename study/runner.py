@@ -15,6 +15,7 @@ import yaml
 from . import cluster, presets
 from .searchers import METRIC, make_scheduler, make_searcher
 from .spec import (
+    Interrupted,
     Resources,
     Spec,
     SpecError,
@@ -24,7 +25,7 @@ from .spec import (
     check_name,
     read_yaml,
 )
-from .tables import build_tables, status_counts, write_tables
+from .tables import UNFINISHED, build_tables, status_counts, write_tables
 from .trial import TrialPlan, run_trial
 
 log = logging.getLogger(__name__)
@@ -213,8 +214,17 @@ def write_spec(folder: Path, spec: Spec, extra: Mapping[str, Any]) -> None:
     (folder / "spec.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
+def _ray_statuses(folder: Path) -> dict[str, str]:
+    """Ray Tune's own status of each trial (TERMINATED, ERROR, or PENDING/RUNNING when the
+    study was interrupted), read back from the experiment folder."""
+    from ray import tune
+
+    return {t.trial_id: t.status for t in tune.ExperimentAnalysis(str(folder)).trials}
+
+
 def _finish(results: Any, spec: Spec, plan: TrialPlan, folder: Path, started: float) -> Path:
-    trials, history = build_tables(results, spec, plan)
+    """Write the tables and the summary; raise Interrupted when trials were left unfinished."""
+    trials, history = build_tables(results, spec, plan, _ray_statuses(folder))
     write_tables(folder, trials, history)
     counts = status_counts(trials)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -241,6 +251,8 @@ def _finish(results: Any, spec: Spec, plan: TrialPlan, folder: Path, started: fl
             params,
         )
     log.info("results in %s", folder)
+    if counts["unfinished"]:
+        raise Interrupted(folder, counts["unfinished"])
     return folder
 
 
@@ -323,12 +335,10 @@ def resume_study(experiment: str | Path, *, address: str | None = None) -> Path:
         with _ray(address):
             for spec in specs:
                 child = folder / spec.name
-                if (child / "trials.csv").is_file():
-                    continue
-                if (child / "spec.yaml").is_file():
+                if not (child / "spec.yaml").is_file():
+                    _run_one(spec, child, address, None)  # the interrupt came before it
+                elif set(_ray_statuses(child).values()) & set(UNFINISHED):
                     _resume_one(child, address)
-                else:
-                    _run_one(spec, child, address, None)
         return folder
     if not (folder / "spec.yaml").is_file():
         raise StudyError(f"{folder}: not a study folder (no spec.yaml or {SUITE_FILE})")

@@ -57,6 +57,18 @@ class SpecError(StudyError):
     """A spec (or an override) that cannot be run."""
 
 
+class Interrupted(StudyError):
+    """The study stopped before every trial finished (Ctrl-C); its tables are written and
+    ``study resume`` finishes it."""
+
+    def __init__(self, folder: Path, unfinished: int) -> None:
+        super().__init__(
+            f"interrupted with {unfinished} trial(s) unfinished; results so far are in "
+            f"{folder}; continue with: study resume {folder}"
+        )
+        self.folder = folder
+
+
 @dataclass(frozen=True)
 class Search:
     algorithm: str = "optuna"

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 # Columns of history.csv that are not metrics of a trial, and metrics with no "best".
 NOT_METRICS = ("trial_id", "status", "reason", "trial_seed", "time_s")
 NOT_BEST = ("diverged", "stopped_early", "divergence", "iteration", "time_total_s", "samples_per_s")
-STATUSES = ("completed", "stopped", "early_stopped", "diverged", "invalid", "error")
+STATUSES = ("completed", "stopped", "early_stopped", "diverged", "invalid", "error", "unfinished")
+UNFINISHED = ("PENDING", "RUNNING", "PAUSED")  # Ray's statuses of a trial an interrupt left
 FINAL = ("completed", "early_stopped", "diverged", "invalid")
 # Ray's own bookkeeping columns we keep (renamed) or drop from history.
 RAY_KEEP = {"training_iteration": "iteration", "time_total_s": "time_total_s"}
@@ -71,9 +72,13 @@ _RAY_COLUMNS = {
 }
 
 
-def _status(last: dict[str, Any], error: BaseException | None) -> tuple[str, str]:
+def _status(
+    last: dict[str, Any], error: BaseException | None, ray_status: str | None
+) -> tuple[str, str]:
     if error is not None:
         return "error", _error_reason(error)
+    if ray_status in UNFINISHED:
+        return "unfinished", "the study was interrupted; study resume finishes it"
     status = last.get("status")
     if status in FINAL:
         return str(status), str(last.get("reason") or last.get("divergence") or "")
@@ -90,11 +95,13 @@ def _best_row(history: pd.DataFrame, mode: str) -> pd.Series | None:
     return history.loc[index]
 
 
-def trial_row(result: Any, spec: Spec, plan: TrialPlan, history: pd.DataFrame) -> dict[str, Any]:
-    """One trials.csv row for a Ray Tune Result."""
-    trial_id = str(result.metrics.get("trial_id") or Path(result.path).name)
+def trial_row(
+    result: Any, spec: Spec, plan: TrialPlan, history: pd.DataFrame, ray_status: str | None
+) -> dict[str, Any]:
+    """One trials.csv row for a Ray Tune Result (``ray_status``: Ray's own trial status)."""
+    trial_id = _trial_id(result)
     last = dict(result.metrics or {})
-    status, reason = _status(last, result.error)
+    status, reason = _status(last, result.error, ray_status)
     config = trial_config(plan, dict(result.config or {}), trial_id)
     row: dict[str, Any] = {"trial_id": trial_id, "status": status, "reason": reason}
     if "variant" in (result.config or {}):
@@ -121,14 +128,20 @@ def trial_row(result: Any, spec: Spec, plan: TrialPlan, history: pd.DataFrame) -
     return row
 
 
-def build_tables(results: Any, spec: Spec, plan: TrialPlan) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(trials, history) DataFrames from a Ray Tune ResultGrid."""
+def _trial_id(result: Any) -> str:
+    return str((result.metrics or {}).get("trial_id") or Path(result.path).name)
+
+
+def build_tables(
+    results: Any, spec: Spec, plan: TrialPlan, ray_statuses: dict[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trials, history) DataFrames from a Ray Tune ResultGrid and Ray's trial statuses."""
     rows, histories = [], []
     for result in results:
-        trial_id = str((result.metrics or {}).get("trial_id") or Path(result.path).name)
+        trial_id = _trial_id(result)
         history = _history_frame(result, trial_id)
         histories.append(history)
-        rows.append(trial_row(result, spec, plan, history))
+        rows.append(trial_row(result, spec, plan, history, ray_statuses.get(trial_id)))
     trials = pd.DataFrame(rows)
     if not trials.empty:
         trials = trials.sort_values("trial_id", kind="stable").reset_index(drop=True)

@@ -17,17 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .common import OVERFLOW_LOSS, Checkpointer, MemoryCheckpointer, Metrics, Report
-from .config import InvalidConfig, describe
-from .data import DataUnavailable
-from .mnist import CnnConfig, MnistConfig, mnist_cnn, mnist_mlp
-from .regression import (
-    LinearWBConfig,
-    LinearWConfig,
-    LossLandscapeConfig,
-    linear_w,
-    linear_wb,
-    loss_landscape,
-)
+from .config import DataUnavailable, InvalidConfig, describe
+from .configs import CnnConfig, LinearWBConfig, LinearWConfig, LossLandscapeConfig, MnistConfig
 
 __all__ = [
     "OVERFLOW_LOSS",
@@ -45,6 +36,24 @@ __all__ = [
 ]
 
 Trainable = Callable[..., Metrics]
+
+
+class _Lazy:
+    """A trainable function imported on first call, so that importing the registry (and
+    validating a spec against it) does not import torch."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.__name__ = module, name
+        self.__qualname__ = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Metrics:
+        fn: Trainable = getattr(importlib.import_module(self.module, __name__), self.__name__)
+        return fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<trainable {self.__name__} from trainables{self.module}>"
+
+
 PLUGINS_ENV = "STUDY_HARNESS_TRAINABLES"
 
 _MNIST_METRICS = (
@@ -84,7 +93,7 @@ REGISTRY: dict[str, TrainableInfo] = {
     for info in (
         TrainableInfo(
             "linear_w",
-            linear_w,
+            _Lazy(".regression", "linear_w"),
             LinearWConfig,
             ("w", "grad"),
             False,
@@ -92,7 +101,7 @@ REGISTRY: dict[str, TrainableInfo] = {
         ),
         TrainableInfo(
             "linear_wb",
-            linear_wb,
+            _Lazy(".regression", "linear_wb"),
             LinearWBConfig,
             ("w", "b"),
             False,
@@ -100,7 +109,7 @@ REGISTRY: dict[str, TrainableInfo] = {
         ),
         TrainableInfo(
             "loss_landscape",
-            loss_landscape,
+            _Lazy(".regression", "loss_landscape"),
             LossLandscapeConfig,
             ("w", "b"),
             False,
@@ -108,7 +117,7 @@ REGISTRY: dict[str, TrainableInfo] = {
         ),
         TrainableInfo(
             "mnist_mlp",
-            mnist_mlp,
+            _Lazy(".mnist", "mnist_mlp"),
             MnistConfig,
             _MNIST_METRICS,
             True,
@@ -116,7 +125,7 @@ REGISTRY: dict[str, TrainableInfo] = {
         ),
         TrainableInfo(
             "mnist_cnn",
-            mnist_cnn,
+            _Lazy(".mnist", "mnist_cnn"),
             CnnConfig,
             _MNIST_METRICS,
             True,

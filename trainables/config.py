@@ -16,13 +16,17 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["InvalidConfig", "describe", "param", "parse_config"]
+__all__ = ["DataUnavailable", "InvalidConfig", "check_value", "describe", "param", "parse_config"]
 
 C = TypeVar("C")
 
 
 class InvalidConfig(ValueError):
     """A trainable config that cannot be trained: unknown key, wrong type or bad value."""
+
+
+class DataUnavailable(InvalidConfig):
+    """The data set named in a config is not on this machine (and cannot be downloaded)."""
 
 
 # A check takes (name, coerced value) and returns an error text or None.

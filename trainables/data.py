@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import InvalidConfig
+from .config import DataUnavailable, InvalidConfig
+from .configs import DATASETS
 
 log = logging.getLogger(__name__)
 
 MEAN, STD = 0.1307, 0.3081  # the seed's transforms.Normalize((0.1307,), (0.3081,))
-DATASETS = ("mnist5k", "mnist")
 MNIST5K_TEST = 1000  # mnist5k: a fixed, stratified 4,000 / 1,000 train / test split
 SPLIT_SEED = 0  # splits never depend on a trial's seed, so trials compare on the same data
 MNIST_FILES = (
@@ -36,10 +36,6 @@ MNIST_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
-
-
-class DataUnavailable(InvalidConfig):
-    """The data set named in a config is not on this machine (and cannot be downloaded)."""
 
 
 @dataclass(frozen=True)

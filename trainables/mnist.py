@@ -20,97 +20,14 @@ from torch import nn
 
 from . import data as mnist_data
 from .common import Checkpointer, Metrics, Report, diverged, emit, is_bad
-from .config import InvalidConfig, param, parse_config
-from .models import CNN, MLP, ConvLayer, conv_plan
+from .config import InvalidConfig, parse_config
+from .configs import CnnConfig, MnistConfig
+from .models import CNN, MLP
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 10  # steps between nan/inf checks of the running loss (one host sync each)
 EVAL_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class MnistConfig:
-    dataset: str = param(
-        "mnist5k",
-        choices=mnist_data.DATASETS,
-        doc="'mnist5k' (bundled 5k subset, offline) or 'mnist' (full, under data_root)",
-    )
-    data_root: str | None = param(
-        None,
-        doc="folder holding MNIST/raw/ for dataset 'mnist' "
-        "(default $STUDY_HARNESS_DATA or ~/.cache/study-harness/data)",
-    )
-    download: bool = param(False, doc="let torchvision download full MNIST (needs a network)")
-    lr: float = param(0.01, low=0.0, low_open=True, doc="SGD learning rate")
-    momentum: float = param(0.5, low=0.0, high=1.0, high_open=True, doc="SGD momentum")
-    dropout: float = param(0.0, low=0.0, high=1.0, high_open=True, doc="dropout probability")
-    weight_decay: float = param(0.0, low=0.0, high=1.0, doc="L2 regularisation (SGD weight_decay)")
-    lr_decay: float = param(
-        1.0, low=0.0, high=1.0, low_open=True, doc="per-epoch multiplicative lr factor (1.0 = off)"
-    )
-    batch_size: int = param(64, low=1, high=65536, doc="training batch size")
-    epochs: int = param(10, low=1, high=10000, doc="maximum epochs")
-    early_stop_patience: int = param(
-        0, low=0, high=10000, doc="stop after this many epochs without a better val_acc (0 = off)"
-    )
-    loss: str = param(
-        "cross_entropy",
-        choices=("cross_entropy", "nll"),
-        doc="CrossEntropyLoss, or log_softmax + NLLLoss",
-    )
-    val_fraction: float = param(
-        0.1,
-        low=0.0,
-        high=0.5,
-        low_open=True,
-        doc="share of the training split held out for validation",
-    )
-    seed: int = param(
-        0, low=0, high=2**32 - 1, doc="seed for initial weights, shuffling and dropout"
-    )
-    device: str = param("auto", choices=("auto", "cpu", "cuda"), doc="'auto' = cuda when available")
-    train_limit: int = param(
-        0, low=0, doc="train on at most this many examples (0 = all; smoke runs)"
-    )
-    eval_limit: int = param(
-        0, low=0, doc="evaluate on at most this many examples (0 = all; smoke runs)"
-    )
-
-
-@dataclass(frozen=True)
-class CnnConfig(MnistConfig):
-    channels: list[int] = param([10, 20], low=1, high=1024, doc="output channels of each Conv2d")
-    kernel_size: int | list[int] = param(
-        5, low=1, high=28, doc="Conv2d kernel_size (int or per layer)"
-    )
-    stride: int | list[int] = param(1, low=1, high=28, doc="Conv2d stride (int or per layer)")
-    padding: int | list[int] = param(
-        0, low=0, high=28, doc="Conv2d zero padding (int or per layer)"
-    )
-    dilation: int | list[int] = param(1, low=1, high=28, doc="Conv2d dilation (int or per layer)")
-    groups: int = param(1, low=1, high=1024, doc="Conv2d groups for layers after the first")
-    bias: bool = param(True, doc="Conv2d bias")
-    pool: str = param("max", choices=("max", "avg", "none"), doc="pooling after each Conv2d")
-    pool_size: int = param(2, low=1, high=28, doc="pooling window and stride")
-    plan: list[ConvLayer] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if len(self.channels) > 6:
-            raise InvalidConfig(f"mnist_cnn: channels={self.channels!r} has more than 6 layers")
-        try:
-            plan = conv_plan(
-                self.channels,
-                self.kernel_size,
-                self.stride,
-                self.padding,
-                self.dilation,
-                self.groups,
-                1 if self.pool == "none" else self.pool_size,
-            )
-        except ValueError as exc:
-            raise InvalidConfig(f"mnist_cnn: {exc}") from None
-        object.__setattr__(self, "plan", plan)
 
 
 def resolve_device(requested: str) -> torch.device:

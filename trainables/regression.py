@@ -12,60 +12,14 @@ seed's summed loss), so the three trainables compare on one scale.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from .common import Metrics, Report, diverged, emit, is_bad
-from .config import param, parse_config
-
-SEED_DATA = ([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])  # section 2 and 5.1.2
-OUTLIER_DATA = ([1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 1000.0, 6.0, 8.0, 10.0])  # section 5.2
-NAMED_DATA = ("seed", "outlier", "random")
-RANDOM_POINTS = 10  # section 5.2, second part: 10 points x = random()*10 + 1, y = 2x + 0.5
-
-
-def random_data(seed: int) -> tuple[list[float], list[float]]:
-    """The seed's 10 random points on y = 2x + 0.5, reproducible from ``seed``."""
-    rng = random.Random(seed)
-    xs = [rng.random() * 10 + 1 for _ in range(RANDOM_POINTS)]
-    return xs, [x * 2 + 0.5 for x in xs]
-
-
-def check_data(name: str, value: Any) -> str | None:
-    """Validate a ``data`` value: a named set or ``{"x": [...], "y": [...]}``."""
-    if value is None:
-        return None
-    allowed = f"allowed: {', '.join(repr(n) for n in NAMED_DATA)} or {{'x': [...], 'y': [...]}}"
-    if isinstance(value, str):
-        return None if value in NAMED_DATA else f"{name}={value!r} is not a data set; {allowed}"
-    if not isinstance(value, dict) or set(value) != {"x", "y"}:
-        return f"{name}={value!r} is not a data set; {allowed}"
-    xs, ys = value["x"], value["y"]
-    for key, seq in (("x", xs), ("y", ys)):
-        if not isinstance(seq, (list, tuple)) or not seq:
-            return f"{name}.{key} must be a non-empty list of numbers, got {seq!r}"
-        bad = [v for v in seq if isinstance(v, bool) or not isinstance(v, (int, float))]
-        if bad or any(abs(float(v)) > 1e15 or float(v) != float(v) for v in seq):
-            return f"{name}.{key} must hold finite numbers of magnitude <= 1e15, got {seq!r}"
-    if len(xs) != len(ys):
-        return f"{name}: x and y must have the same length, got {len(xs)} and {len(ys)}"
-    return None
-
-
-def resolve_data(data: Any, seed: int, default: str) -> tuple[list[float], list[float]]:
-    """Turn a validated ``data`` value into the x and y lists it names."""
-    data = default if data is None else data
-    if data == "seed":
-        return list(SEED_DATA[0]), list(SEED_DATA[1])
-    if data == "outlier":
-        return list(OUTLIER_DATA[0]), list(OUTLIER_DATA[1])
-    if data == "random":
-        return random_data(seed)
-    return [float(v) for v in data["x"]], [float(v) for v in data["y"]]
+from .config import parse_config
+from .configs import LinearWBConfig, LinearWConfig, LossLandscapeConfig, resolve_data
 
 
 def _mse(
@@ -74,50 +28,6 @@ def _mse(
     with torch.no_grad():
         total = sum(float((forward(x) - y) ** 2) for x, y in zip(xs, ys))
     return total / len(xs)
-
-
-DATA_DOC = (
-    "'seed' (x=[1,2,3], y=2x), 'outlier' (section 5.2, y holds 1000), 'random', "
-    "or {x: [...], y: [...]}"
-)
-
-
-@dataclass(frozen=True)
-class LinearWConfig:
-    lr: float = param(0.01, low=0.0, low_open=True, doc="learning rate of the manual SGD step")
-    epochs: int = param(100, low=1, high=1_000_000, doc="passes over the data")
-    w0: float = param(1.0, low=-1e6, high=1e6, doc="initial weight (the seed uses 1.0)")
-    data: Any = param("seed", check=check_data, doc=DATA_DOC)
-    seed: int = param(0, low=0, doc="seed for the 'random' data set")
-
-
-@dataclass(frozen=True)
-class LinearWBConfig:
-    impl: str = param(
-        "manual", choices=("manual", "module"), doc="seed 5.2 manual SGD or 5.4 nn.Module"
-    )
-    lr: float = param(
-        0.001, low=0.0, low_open=True, doc="learning rate (seed: 0.001 manual, 0.01 module)"
-    )
-    epochs: int = param(
-        1000, low=1, high=1_000_000, doc="passes over the data (the seed runs 10000)"
-    )
-    w0: float = param(
-        1.0, low=-1e6, high=1e6, doc="initial w (manual impl; the module uses torch's init)"
-    )
-    b0: float = param(1.0, low=-1e6, high=1e6, doc="initial b (manual impl)")
-    data: Any = param(
-        None, check=check_data, doc=DATA_DOC + "; default 'random' (manual) or 'seed' (module)"
-    )
-    seed: int = param(0, low=0, doc="seed for the random points and the module's initial weights")
-
-
-@dataclass(frozen=True)
-class LossLandscapeConfig:
-    w: float = param(0.0, low=-1e6, high=1e6, doc="the weight at which the MSE is evaluated")
-    b: float = param(0.0, low=-1e6, high=1e6, doc="the bias (0 gives the seed's y = w·x)")
-    data: Any = param("seed", check=check_data, doc=DATA_DOC)
-    seed: int = param(0, low=0, doc="seed for the 'random' data set")
 
 
 def _manual_sgd(

@@ -163,21 +163,6 @@ def test_every_preset_runs_at_a_tiny_size(preset, tmp_path):
         assert wd["config/weight_decay"] == 5e-4 and wd["config/dropout"] == 0.3
 
 
-def test_existing_folders_are_never_overwritten(tmp_path):
-    spec = {
-        "name": "same",
-        "trainable": "loss_landscape",
-        "metric": "loss",
-        "mode": "min",
-        "search": {"algorithm": "grid"},
-        "space": {"w": {"grid": [1.0]}},
-    }
-    first = run_study(spec, storage=tmp_path)
-    second = run_study(spec, storage=tmp_path)
-    assert first.name == "same" and second.name == "same-2"
-    assert (first / "trials.csv").is_file() and (second / "trials.csv").is_file()
-
-
 def test_gpus_on_a_cluster_without_gpus_is_a_clear_error(tmp_path):
     from study.cluster import ClusterError
 

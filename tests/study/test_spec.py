@@ -221,3 +221,17 @@ def test_suite_parts_override_presets():
         suite_specs({"suite": [{"preset": "nope"}]}, None, None)
     with pytest.raises(SpecError, match="non-empty list"):
         suite_specs({"suite": []}, None, None)
+
+
+def test_existing_experiment_folders_are_never_reused(tmp_path):
+    from study.runner import experiment_dir
+
+    assert experiment_dir(tmp_path, "same") == tmp_path / "same"
+    (tmp_path / "same").mkdir()
+    assert experiment_dir(tmp_path, "same") == tmp_path / "same"  # empty: fine to use
+    (tmp_path / "same" / "trials.csv").write_text("kept")
+    (tmp_path / "same-2").mkdir()
+    (tmp_path / "same-2" / "spec.yaml").write_text("kept")
+    assert experiment_dir(tmp_path, "same") == tmp_path / "same-3"
+    with pytest.raises(SpecError, match="safe folder name"):
+        experiment_dir(tmp_path, "../same")

@@ -112,3 +112,13 @@ def test_any_mapping_is_parsed_or_refused_cleanly(config):
         assert str(exc).startswith("example: ")
     else:
         assert cfg.lr > 0 and 1 <= cfg.epochs <= 10
+
+
+def test_importing_the_registry_does_not_import_torch():
+    # Spec validation and the CLI's answers to bad input must not pay torch's import.
+    import subprocess
+    import sys
+
+    code = "import sys, trainables, study.spec; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr

@@ -9,7 +9,8 @@ import torch
 
 from trainables import TRAINABLES, InvalidConfig, MemoryCheckpointer, metric_names
 from trainables import data as mnist_data
-from trainables.models import CNN, MLP, conv_plan
+from trainables.conv import conv_plan
+from trainables.models import CNN, MLP
 
 mnist_mlp = TRAINABLES["mnist_mlp"]
 mnist_cnn = TRAINABLES["mnist_cnn"]
@@ -20,7 +21,7 @@ MNIST = pytest.mark.parametrize("fn", [mnist_mlp, mnist_cnn], ids=["mlp", "cnn"]
 def test_metric_keys_and_types(fn, report, tiny):
     final = fn(tiny, report)
     assert len(report) == 2 and final == report[-1]
-    name = "mnist_mlp" if fn is mnist_mlp else "mnist_cnn"
+    name = fn.__name__
     for epoch, m in enumerate(report, start=1):
         assert set(m) == set(metric_names(name))
         assert m["epoch"] == epoch and isinstance(m["epoch"], int)
@@ -166,7 +167,7 @@ def test_mlp_is_the_seed_net_with_dropout():
 )
 def test_conv_settings_follow_the_size_formula(settings, plan_sizes, tiny):
     from trainables.config import parse_config
-    from trainables.mnist import CnnConfig
+    from trainables.configs import CnnConfig
 
     cfg = parse_config(CnnConfig, {**tiny, **settings}, "mnist_cnn")
     assert [(p.size_in, p.size_conv, p.size_out) for p in cfg.plan] == plan_sizes
