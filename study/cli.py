@@ -74,7 +74,7 @@ def _setup_logging(debug: bool) -> None:
     logging.getLogger("study").setLevel(logging.DEBUG if debug else logging.INFO)
     if not debug:
         for noisy in ("ray", "optuna"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 
 def _run(args: argparse.Namespace) -> int:

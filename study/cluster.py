@@ -51,10 +51,13 @@ def _use_token_if_available() -> None:
 
 
 def log_level() -> int:
-    """Ray's own log level: errors only, unless the study logger is at DEBUG (--debug)."""
-    return (
-        logging.DEBUG if logging.getLogger("study").isEnabledFor(logging.DEBUG) else logging.ERROR
-    )
+    """Ray's own log level: silent unless the study logger is at DEBUG (--debug).
+
+    What Ray would log (a failing trial's traceback, say) is in the experiment
+    folder: error.txt per trial, and the error_file column of trials.csv.
+    """
+    debug = logging.getLogger("study").isEnabledFor(logging.DEBUG)
+    return logging.DEBUG if debug else logging.CRITICAL
 
 
 def connect(address: str | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from ray import tune
@@ -26,14 +27,14 @@ class TrialLines(tune.Callback):
         self.params = list(spec.space) + (["variant"] if spec.variants else [])
         self.done = 0
 
-    def _line(self, trial: Any, status: str) -> None:
+    def _line(self, trial: Any, status: str, extra: str = "") -> None:
         self.done += 1
         result = trial.last_result or {}
         value = result.get(self.metric)
         shown = f"{self.metric}={_fmt(value)}" if value is not None else f"{self.metric}=-"
         config = decode(self.space, trial.config)
         params = " ".join(f"{k}={_fmt(config[k])}" for k in self.params if k in config)
-        extra = result.get("reason") or result.get("divergence") or ""
+        extra = extra or result.get("reason") or result.get("divergence") or ""
         log.info(
             "trial %s %-13s %s epoch=%s %s%s",
             trial.trial_id,
@@ -49,4 +50,14 @@ class TrialLines(tune.Callback):
         self._line(trial, "stopped" if status == "running" else status)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._line(trial, "error")
+        self._line(trial, "error", _last_error_line(trial))
+
+
+def _last_error_line(trial: Any) -> str:
+    """The 'Type: message' line of the trial's traceback (Ray keeps it in error.txt)."""
+    try:
+        text = Path(trial.local_path, "error.txt").read_text(encoding="utf-8", errors="replace")
+    except (OSError, TypeError):
+        return "see error.txt in the trial folder"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
