@@ -1,0 +1,14 @@
+"""Experiment folders -> pandas tables -> matplotlib figures -> HTML / Markdown reports.
+
+``load(folder)`` reads one experiment (``.trials``, ``.history``, ``.spec``);
+``load_many(folders)`` combines several with an ``experiment`` column;
+``write_report(experiment, out, fmt)`` writes the report folder. Reads files only.
+"""
+
+from __future__ import annotations
+
+from .compare import write_comparison
+from .load import AnalysisError, Experiment, load, load_many
+from .report import write_report
+
+__all__ = ["AnalysisError", "Experiment", "load", "load_many", "write_comparison", "write_report"]

@@ -6,15 +6,18 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import trainables
+from analysis.load import AnalysisError
 
 from .spec import Interrupted, StudyError
 
 log = logging.getLogger("study")
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_FAILURE = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,10 +59,28 @@ def _parser() -> argparse.ArgumentParser:
         "(default: a private local Ray)",
     )
     run.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.25")
+    run.add_argument("--no-report", action="store_true", help="skip the report at the end")
 
     resume = commands.add_parser("resume", help="continue an interrupted study")
     resume.add_argument("experiment", metavar="EXPERIMENT_DIR")
     resume.add_argument("--address", help="join this Ray cluster instead of the recorded one")
+    resume.add_argument("--no-report", action="store_true", help="skip the report at the end")
+
+    analyze = commands.add_parser("analyze", help="write the report of an experiment folder")
+    analyze.add_argument(
+        "experiment",
+        metavar="EXPERIMENT_DIR",
+        help="a study folder (or a suite folder: one report per study)",
+    )
+    analyze.add_argument("--out", help="report folder (default: EXPERIMENT_DIR/report)")
+    analyze.add_argument("--format", default="both", choices=("html", "md", "both"))
+
+    compare = commands.add_parser("compare", help="compare several experiment folders")
+    compare.add_argument("experiments", nargs="+", metavar="EXPERIMENT_DIR")
+    compare.add_argument(
+        "--out", default="comparison", help="report folder (default: ./comparison)"
+    )
+    compare.add_argument("--format", default="both", choices=("html", "md", "both"))
 
     commands.add_parser("presets", help="list the presets shipped with study")
     return parser
@@ -90,6 +111,7 @@ def _run(args: argparse.Namespace) -> int:
         set=parse_assignments(args.sets),
         address=args.address,
         gpus_per_trial=args.gpus_per_trial,
+        report=not args.no_report,
     )
     print(folder)
     return 0
@@ -98,7 +120,33 @@ def _run(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from .runner import resume_study
 
-    print(resume_study(args.experiment, address=args.address))
+    print(resume_study(args.experiment, address=args.address, report=not args.no_report))
+    return 0
+
+
+def _study_folders(folder: Path) -> list[Path]:
+    """A study folder, or the studies of a suite folder."""
+    if (folder / "spec.yaml").is_file() or not (folder / "suite.yaml").is_file():
+        return [folder]
+    return sorted(p.parent for p in folder.glob("*/spec.yaml"))
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    import analysis
+
+    folders = _study_folders(Path(args.experiment))
+    for folder in folders:
+        out = Path(args.out) / folder.name if args.out and len(folders) > 1 else args.out
+        report = analysis.write_report(analysis.load(folder), out, args.format)
+        print(report / ("report.md" if args.format == "md" else "index.html"))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import analysis
+
+    out = analysis.write_comparison(args.experiments, args.out, args.format)
+    print(out / ("report.md" if args.format == "md" else "index.html"))
     return 0
 
 
@@ -110,7 +158,13 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Any] = {"run": _run, "resume": _resume, "presets": _presets}
+COMMANDS: dict[str, Any] = {
+    "run": _run,
+    "resume": _resume,
+    "presets": _presets,
+    "analyze": _analyze,
+    "compare": _compare,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (StudyError, trainables.InvalidConfig) as exc:
+    except (StudyError, trainables.InvalidConfig, AnalysisError) as exc:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
@@ -129,6 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; continue with: study resume EXPERIMENT_DIR", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line, with the way to the traceback
+        if args.debug:
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc}; rerun with --debug for the traceback",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -222,10 +222,14 @@ def _ray_statuses(folder: Path) -> dict[str, str]:
     return {t.trial_id: t.status for t in tune.ExperimentAnalysis(str(folder)).trials}
 
 
-def _finish(results: Any, spec: Spec, plan: TrialPlan, folder: Path, started: float) -> Path:
-    """Write the tables and the summary; raise Interrupted when trials were left unfinished."""
+def _finish(
+    results: Any, spec: Spec, plan: TrialPlan, folder: Path, started: float, report: bool
+) -> Path:
+    """Write the tables, the wall time, the summary and the report; raise Interrupted when
+    trials were left unfinished (after writing everything)."""
     trials, history = build_tables(results, spec, plan, _ray_statuses(folder))
     write_tables(folder, trials, history)
+    _add_wall_time(folder, time.monotonic() - started)
     counts = status_counts(trials)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     log.info("%d trials in %.1f s: %s", len(trials), time.monotonic() - started, summary or "none")
@@ -251,9 +255,35 @@ def _finish(results: Any, spec: Spec, plan: TrialPlan, folder: Path, started: fl
             params,
         )
     log.info("results in %s", folder)
+    if report:
+        write_report(folder)
     if counts["unfinished"]:
         raise Interrupted(folder, counts["unfinished"])
     return folder
+
+
+def _add_wall_time(folder: Path, seconds: float) -> None:
+    """Record the driver's wall time in spec.yaml's run section (summed over resumes)."""
+    path = folder / "spec.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    run = data.get("run") or {}
+    run["wall_s"] = round(float(run.get("wall_s") or 0.0) + seconds, 2)
+    data["run"] = run
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def write_report(folder: Path) -> Path | None:
+    """The analysis report of a finished study; a failure here loses no results, so it is
+    logged, not raised."""
+    import analysis
+
+    try:
+        out = analysis.write_report(analysis.load(folder))
+    except (analysis.AnalysisError, ValueError, OSError) as exc:
+        log.warning("no report for %s: %s", folder, exc)
+        return None
+    log.info("report: %s", out / "index.html")
+    return out
 
 
 def run_study(
@@ -265,11 +295,13 @@ def run_study(
     set: Mapping[str, Any] | None = None,  # mirrors the CLI's --set
     address: str | None = None,
     gpus_per_trial: float | None = None,
+    report: bool = True,
 ) -> Path:
     """Run a study (or a suite of studies) from a mapping, a YAML path or a preset name.
 
     Everything is validated before Ray starts. Returns the experiment folder (for a
-    suite, the folder holding one experiment folder per study).
+    suite, the folder holding one experiment folder per study); with ``report`` each
+    study's folder gets ``report/index.html`` and ``report/report.md``.
     """
     raw, found_as = load_raw(spec_or_path)
     if gpus_per_trial is not None and not gpus_per_trial >= 0:
@@ -283,13 +315,13 @@ def run_study(
         (folder / SUITE_FILE).write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
         with _ray(address):
             for spec in specs:
-                _run_one(spec, folder / spec.name, address, gpus_per_trial)
+                _run_one(spec, folder / spec.name, address, gpus_per_trial, report)
         return folder
     spec = _build(raw, set, num_samples)
     if name is not None:
         spec = replace(spec, name=check_name(name))
     with _ray(address):
-        return _run_one(spec, experiment_dir(root, spec.name), address, gpus_per_trial)
+        return _run_one(spec, experiment_dir(root, spec.name), address, gpus_per_trial, report)
 
 
 @contextlib.contextmanager
@@ -305,7 +337,9 @@ def _ray(address: str | None) -> Iterator[None]:
             ray.shutdown()
 
 
-def _run_one(spec: Spec, folder: Path, address: str | None, gpus_per_trial: float | None) -> Path:
+def _run_one(
+    spec: Spec, folder: Path, address: str | None, gpus_per_trial: float | None, report: bool
+) -> Path:
     started = time.monotonic()
     resources = _resources(spec, gpus_per_trial)
     plan = make_plan(spec, resources)
@@ -320,10 +354,12 @@ def _run_one(spec: Spec, folder: Path, address: str | None, gpus_per_trial: floa
         folder,
     )
     results = _tuner(spec, folder, plan, resources).fit()
-    return _finish(results, spec, plan, folder, started)
+    return _finish(results, spec, plan, folder, started, report)
 
 
-def resume_study(experiment: str | Path, *, address: str | None = None) -> Path:
+def resume_study(
+    experiment: str | Path, *, address: str | None = None, report: bool = True
+) -> Path:
     """Continue an interrupted study: finished trials are kept, unfinished ones rerun
     (from their last checkpoint where the trainable checkpoints), and the searcher's
     state is restored by Ray Tune. A suite folder resumes each unfinished study and
@@ -336,17 +372,17 @@ def resume_study(experiment: str | Path, *, address: str | None = None) -> Path:
             for spec in specs:
                 child = folder / spec.name
                 if not (child / "spec.yaml").is_file():
-                    _run_one(spec, child, address, None)  # the interrupt came before it
+                    _run_one(spec, child, address, None, report)  # interrupted before it
                 elif set(_ray_statuses(child).values()) & set(UNFINISHED):
-                    _resume_one(child, address)
+                    _resume_one(child, report)
         return folder
     if not (folder / "spec.yaml").is_file():
         raise StudyError(f"{folder}: not a study folder (no spec.yaml or {SUITE_FILE})")
     with _ray(address):
-        return _resume_one(folder, address)
+        return _resume_one(folder, report)
 
 
-def _resume_one(folder: Path, address: str | None) -> Path:
+def _resume_one(folder: Path, report: bool) -> Path:
     from ray import tune
 
     raw = read_yaml(folder / "spec.yaml")
@@ -370,4 +406,4 @@ def _resume_one(folder: Path, address: str | None) -> Path:
     )
     log.info("resuming %s", folder)
     results = tuner.fit()
-    return _finish(results, spec, plan, folder, started)
+    return _finish(results, spec, plan, folder, started, report)

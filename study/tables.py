@@ -53,7 +53,6 @@ def _history_frame(result: Any, trial_id: str) -> pd.DataFrame:
 
 
 _RAY_COLUMNS = {
-    "timestamp",
     "checkpoint_dir_name",
     "should_checkpoint",
     "done",

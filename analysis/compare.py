@@ -1,0 +1,95 @@
+"""Several experiments side by side: ASHA vs FIFO, Optuna vs random, remedies across runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
+
+from . import plots, report, tables
+from .load import AnalysisError, Experiment, load
+
+
+def comparison_table(experiments: Sequence[Experiment]) -> pd.DataFrame:
+    """One row per experiment: search, scheduler, trials by status, best value, epochs spent."""
+    rows = []
+    for exp in experiments:
+        s = tables.summary(exp)
+        rows.append(
+            {
+                "experiment": exp.name,
+                "trainable": s["trainable"],
+                "metric": f"{exp.metric} ({exp.mode})",
+                "search": (s["search"] or {}).get("algorithm"),
+                "scheduler": (s["scheduler"] or {}).get("name"),
+                "trials": s["trials"],
+                **{k: v for k, v in s["statuses"].items() if v},
+                "best": s["best_value"],
+                "epochs_spent": int(pd.to_numeric(exp.trials.get("epochs"), errors="coerce").sum()),
+                "trial_time_s": s["trial_time_s"],
+            }
+        )
+    return pd.DataFrame(rows).set_index("experiment").fillna(0)
+
+
+def progress_by_epochs(exp: Experiment) -> pd.DataFrame:
+    """Best value so far against the epochs spent so far (trials in start order)."""
+    history = tables.optimisation_history(exp)
+    if history.empty:
+        return history
+    epochs = pd.to_numeric(exp.trials["epochs"], errors="coerce").fillna(0)
+    order = tables._trial_order(exp)
+    spent = pd.DataFrame({"order": order, "epochs": epochs}).sort_values("order")
+    history = history.merge(spent, on="order", how="left")
+    history["epochs_spent"] = history["epochs"].cumsum()
+    return history
+
+
+def _plot_progress(experiments: Sequence[Experiment], x: str, xlabel: str) -> Axes:
+    _, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    for exp in experiments:
+        data = progress_by_epochs(exp)
+        if not data.empty:
+            ax.step(data[x], data["best_so_far"], where="post", label=exp.name)
+    metrics = {e.metric for e in experiments}
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(" / ".join(sorted(metrics)) + " (best so far)")
+    ax.set_title(f"Best so far against {xlabel}")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def write_comparison(folders: Sequence[str | Path], out: str | Path, fmt: str = "both") -> Path:
+    """A report comparing experiments; writes the same kinds of files as write_report."""
+    experiments = [load(f) for f in folders]
+    if len(experiments) < 2:
+        raise AnalysisError("study compare needs at least two experiment folders")
+    section = report.Section("Experiments compared")
+    section.tables.append(("comparison", comparison_table(experiments)))
+    section.text.append(
+        "Best value so far against trials started and against epochs spent: "
+        "a scheduler or searcher that gets there with fewer epochs is cheaper."
+    )
+    section.figures.append(
+        ("best_vs_trials", plots.figure_of(_plot_progress(experiments, "order", "trials started")))
+    )
+    section.figures.append(
+        (
+            "best_vs_epochs",
+            plots.figure_of(_plot_progress(experiments, "epochs_spent", "epochs spent")),
+        )
+    )
+    remedy_rows = []
+    for exp in experiments:
+        table = tables.remedies(exp)
+        if not table.empty:
+            remedy_rows.append(table.assign(experiment=exp.name).reset_index())
+    if remedy_rows:
+        section.tables.append(
+            ("remedies", pd.concat(remedy_rows).set_index(["experiment", "remedy"]))
+        )
+    title = "Comparison: " + ", ".join(e.name for e in experiments)
+    return report.write_sections(title, [section], Path(out), fmt)

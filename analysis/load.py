@@ -1,0 +1,250 @@
+"""Experiment folder -> pandas DataFrames. Reads files only, never a live Ray session.
+
+``trials.csv`` and ``history.csv`` (written by ``study``) are the source. When they
+are missing, as after a killed driver, they are rebuilt from Ray Tune's per-trial
+files (``params.json``, ``result.json``, ``error.txt``); a truncated or corrupt
+result line is skipped with a warning and the valid rest is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("completed", "stopped", "early_stopped", "diverged", "invalid", "error", "unfinished")
+FINAL = ("completed", "early_stopped", "diverged", "invalid")
+NOT_METRICS = ("trial_id", "status", "reason", "trial_seed", "time_s", "divergence")
+
+
+class AnalysisError(Exception):
+    """A folder that cannot be analysed; the CLI prints the message and exits 2."""
+
+
+@dataclass
+class Experiment:
+    """One study's tables and spec (``spec`` is the resolved spec.yaml as plain data)."""
+
+    folder: Path
+    spec: dict[str, Any]
+    trials: pd.DataFrame
+    history: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    rebuilt: bool = False  # tables came from Ray's per-trial files
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name") or self.folder.name)
+
+    @property
+    def metric(self) -> str:
+        return str(self.spec.get("metric", "objective"))
+
+    @property
+    def mode(self) -> str:
+        return str(self.spec.get("mode", "max"))
+
+    @property
+    def params(self) -> list[str]:
+        """Searched parameters (``variant`` too, when the spec has variants)."""
+        names = list((self.spec.get("space") or {}).keys())
+        return names + (["variant"] if self.spec.get("variants") else [])
+
+
+def _read_spec(folder: Path) -> dict[str, Any]:
+    path = folder / "spec.yaml"
+    if not path.is_file():
+        raise AnalysisError(
+            f"{folder}: not a study folder (no spec.yaml); give the folder 'study run' printed"
+        )
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise AnalysisError(f"{path}: unreadable spec ({type(exc).__name__})") from None
+    if not isinstance(spec, dict):
+        raise AnalysisError(f"{path}: not a spec (expected a mapping)")
+    return spec
+
+
+def _read_csv(path: Path, warnings: list[str]) -> pd.DataFrame | None:
+    """A CSV, skipping malformed lines (with a warning); None when missing or unusable."""
+    if not path.is_file():
+        return None
+    try:
+        raw = path.read_bytes()
+        frame = pd.read_csv(path, on_bad_lines="skip", engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        warnings.append(f"{path.name}: unreadable ({type(exc).__name__}); rebuilt from Ray's files")
+        return None
+    lines = [line for line in raw.splitlines() if line.strip()]
+    if raw and not raw.endswith(b"\n") and len(frame) == len(lines) - 1 and len(frame):
+        frame = frame.iloc[:-1]  # a row cut off mid-write: keep the complete ones
+        warnings.append(f"{path.name}: dropped a truncated last line")
+    elif len(lines) - 1 > len(frame):
+        warnings.append(f"{path.name}: skipped {len(lines) - 1 - len(frame)} malformed line(s)")
+    return frame
+
+
+def load(folder: str | Path) -> Experiment:
+    """Load one experiment folder (as ``study run`` left it, or interrupted)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AnalysisError(f"{folder}: no such folder")
+    spec = _read_spec(folder)
+    warnings: list[str] = []
+    trials = _read_csv(folder / "trials.csv", warnings)
+    history = _read_csv(folder / "history.csv", warnings)
+    rebuilt = (
+        trials is None or history is None or "status" not in trials or "trial_id" not in trials
+    )
+    if rebuilt:
+        trials, history = rebuild(folder, spec, warnings)
+    if trials is None or history is None:  # unreachable: rebuild returns both
+        raise AnalysisError(f"{folder}: no tables")
+    if trials.empty:
+        raise AnalysisError(f"{folder}: the experiment has no trials yet")
+    for message in warnings:
+        log.warning("%s: %s", folder.name, message)
+    return Experiment(folder, spec, trials, history, warnings, rebuilt)
+
+
+def load_many(folders: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Several experiments' trials and history, each row tagged with an ``experiment`` column."""
+    experiments = [load(f) for f in folders]
+    if not experiments:
+        raise AnalysisError("no experiment folders given")
+    names = _unique_names(experiments)
+    trials = pd.concat(
+        [e.trials.assign(experiment=n) for e, n in zip(experiments, names)], ignore_index=True
+    )
+    history = pd.concat(
+        [e.history.assign(experiment=n) for e, n in zip(experiments, names)], ignore_index=True
+    )
+    return trials, history
+
+
+def _unique_names(experiments: list[Experiment]) -> list[str]:
+    names = [e.name for e in experiments]
+    if len(set(names)) == len(names):
+        return names
+    return [
+        f"{e.name} ({e.folder.name})" if names.count(e.name) > 1 else e.name for e in experiments
+    ]
+
+
+def _decode(spec: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Choices of lists are sampled as indices (see study.space); turn them back."""
+    out = dict(params)
+    for name, dist in (spec.get("space") or {}).items():
+        if not isinstance(dist, dict) or name not in out:
+            continue
+        kind, values = next(iter(dist.items())) if len(dist) == 1 else (None, None)
+        if not isinstance(values, list):
+            continue
+        if kind in ("choice", "grid") and any(isinstance(v, (list, dict)) for v in values):
+            with contextlib.suppress(ValueError, TypeError, IndexError):
+                out[name] = values[int(out[name])]
+    variant = out.pop("variant", None)
+    if variant is not None:
+        out.update((spec.get("variants") or {}).get(variant, {}))
+        out["variant"] = variant
+    return out
+
+
+def _read_results(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    bad = 0
+    if not path.is_file():
+        return rows
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad += 1
+    if bad:
+        warnings.append(f"{path.parent.name}/result.json: skipped {bad} corrupt line(s)")
+    return rows
+
+
+def _trial_from_files(
+    trial_dir: Path, spec: dict[str, Any], warnings: list[str]
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    results = _read_results(trial_dir / "result.json", warnings)
+    try:
+        params = json.loads((trial_dir / "params.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        params = {}
+    trial_id = str(results[-1].get("trial_id")) if results else trial_dir.name
+    keep = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in results]
+    history = pd.DataFrame(keep)
+    if not history.empty:
+        history = history.rename(columns={"training_iteration": "iteration"})
+        history["trial_id"] = trial_id
+    last = results[-1] if results else {}
+    error = trial_dir / "error.txt"
+    if error.is_file():
+        lines = [x.strip() for x in error.read_text(errors="replace").splitlines() if x.strip()]
+        status, reason = "error", (lines[-1] if lines else "error")
+    elif last.get("status") in FINAL:
+        status, reason = (
+            str(last["status"]),
+            str(last.get("reason") or last.get("divergence") or ""),
+        )
+    else:
+        status, reason = (
+            "stopped",
+            "rebuilt from Ray's files: the trial ended without a final status",
+        )
+    row: dict[str, Any] = {"trial_id": trial_id, "status": status, "reason": reason}
+    config = _decode(
+        spec, {**(spec.get("config") or {}), **(params if isinstance(params, dict) else {})}
+    )
+    if "variant" in config:
+        row["variant"] = config.pop("variant")
+    row.update({f"config/{k}": v for k, v in config.items()})
+    for key, value in last.items():
+        if isinstance(value, (int, float, bool, str)) and key not in (
+            "trial_id",
+            "date",
+            "hostname",
+        ):
+            row.setdefault(key, value)
+    row["epochs"] = int(sum(1 for r in results if r.get("epoch", 0))) if results else 0
+    row["time_s"] = float(last.get("time_total_s", math.nan))
+    row["trial_dir"] = str(trial_dir)
+    return row, history
+
+
+def rebuild(
+    folder: Path, spec: dict[str, Any], warnings: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """trials and history from Ray Tune's per-trial folders (``*/params.json``)."""
+    trial_dirs = sorted(p.parent for p in folder.glob("*/params.json"))
+    if not trial_dirs:
+        raise AnalysisError(f"{folder}: no trials.csv and no Ray trial folders: nothing ran yet")
+    warnings.append("trials.csv/history.csv missing or unreadable: rebuilt from Ray's trial files")
+    rows, histories = [], []
+    for trial_dir in trial_dirs:
+        row, history = _trial_from_files(trial_dir, spec, warnings)
+        rows.append(row)
+        histories.append(history)
+    non_empty = [h for h in histories if not h.empty]
+    history = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
+    return pd.DataFrame(rows), history

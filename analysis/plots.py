@@ -1,0 +1,275 @@
+"""Draw from computed data: each ``plot_*(data, ax=None) -> Axes`` takes what tables.py made.
+
+Non-interactive (Agg) backend; nothing here calls ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .tables import Surface
+
+DIVERGED = "#d62728"
+STABLE = "#1f77b4"
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (6.4, 4.2)) -> Axes:
+    if ax is not None:
+        return ax
+    _, new = plt.subplots(figsize=size, layout="constrained")
+    return new
+
+
+def plot_lr_loss(
+    points: pd.DataFrame, boundary_lr: float | None = None, ax: Axes | None = None
+) -> Axes:
+    """Final loss vs lr (log x); diverged trials as red crosses pinned to the top edge."""
+    ax = _axes(ax)
+    stable, bad = points[~points["diverged"]], points[points["diverged"]]
+    ax.scatter(stable["lr"], stable["loss"], color=STABLE, s=22, label="trained (final loss)")
+    positive = stable["loss"][stable["loss"] > 0]
+    if len(positive) and positive.max() / positive.min() > 100:
+        ax.set_yscale("log")
+    ax.set_xscale("log")
+    if len(bad):
+        top = ax.get_ylim()[1]
+        ax.scatter(
+            bad["lr"],
+            [top] * len(bad),
+            color=DIVERGED,
+            marker="x",
+            s=50,
+            clip_on=False,
+            label="diverged (nan/inf)",
+            zorder=3,
+        )
+        ax.set_ylim(top=top)
+    if boundary_lr is not None and math.isfinite(boundary_lr):
+        ax.axvline(
+            boundary_lr,
+            color="grey",
+            linestyle="--",
+            label=f"stability boundary ≈ {boundary_lr:.3g}",
+        )
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("final training loss")
+    ax.set_title("Final loss vs learning rate: where SGD blows up")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def plot_brute_force(curve: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """MSE vs w, as the seed's plt.plot(w_list, mse_list), with the minimum marked."""
+    ax = _axes(ax)
+    ax.plot(curve["w"], curve["mse"], marker=".", color=STABLE)
+    best = curve.loc[curve["mse"].idxmin()]
+    ax.scatter(
+        [best["w"]],
+        [best["mse"]],
+        color=DIVERGED,
+        zorder=3,
+        label=f"minimum: w = {best['w']:.3g}, MSE = {best['mse']:.3g}",
+    )
+    ax.set_xlabel("w")
+    ax.set_ylabel("mean squared error")
+    ax.set_title("Brute force: MSE of y = w·x over a grid of w")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_surface(surface: Surface, ax: Axes | None = None) -> Axes:
+    """Filled contours of the MSE over the w × b meshgrid, minimum marked."""
+    ax = _axes(ax)
+    levels = (
+        np.geomspace(max(np.nanmin(surface.mse), 1e-3), np.nanmax(surface.mse), 15)
+        if np.nanmax(surface.mse) > 0
+        else 10
+    )
+    filled = ax.contourf(
+        surface.w,
+        surface.b,
+        np.maximum(surface.mse, 1e-3),
+        levels=levels,
+        cmap="viridis",
+        norm=matplotlib.colors.LogNorm(),
+    )
+    ax.figure.colorbar(filled, ax=ax, label="MSE (log scale)")
+    w, b, mse = surface.minimum
+    ax.scatter(
+        [w],
+        [b],
+        color="white",
+        edgecolor="black",
+        zorder=3,
+        label=f"minimum: w = {w:.3g}, b = {b:.3g}, MSE = {mse:.3g}",
+    )
+    ax.set_xlabel("w")
+    ax.set_ylabel("b")
+    ax.set_title("Loss surface of y = w·x + b")
+    ax.legend(fontsize="small", loc="upper right")
+    return ax
+
+
+def plot_learning_curves(
+    curves: pd.DataFrame,
+    metric_pairs: tuple[tuple[str, str], ...] = (("loss", "val_loss"), ("train_acc", "val_acc")),
+) -> Figure:
+    """Train (solid) vs validation (dashed) per epoch for each of the best trials."""
+    pairs = [p for p in metric_pairs if p[0] in curves and p[1] in curves]
+    fig, axes = plt.subplots(
+        1, max(len(pairs), 1), figsize=(11, 4.2), layout="constrained", squeeze=False
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (train, val) in zip(axes[0], pairs):
+        for i, (trial, frame) in enumerate(curves.groupby("trial_id", sort=False)):
+            c = colors[i % len(colors)]
+            ax.plot(frame["epoch"], frame[train], color=c, label=f"{trial} {train}")
+            ax.plot(frame["epoch"], frame[val], color=c, linestyle="--", label=f"{trial} {val}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_ylabel(train.replace("train_", "").replace("_", " "))
+        ax.set_title(f"{train} (solid) vs {val} (dashed)")
+        ax.legend(fontsize="x-small", ncol=2)
+    fig.suptitle("Learning curves of the best trials")
+    return fig
+
+
+def plot_history(history: pd.DataFrame, metric: str, ax: Axes | None = None) -> Axes:
+    """Each trial's objective in start order, and the best so far."""
+    ax = _axes(ax)
+    bad = history["status"] == "diverged"
+    ax.scatter(
+        history.loc[~bad, "order"], history.loc[~bad, "value"], s=18, color=STABLE, label="trial"
+    )
+    if bad.any():
+        ax.scatter(
+            history.loc[bad, "order"],
+            history.loc[bad, "value"],
+            s=30,
+            marker="x",
+            color=DIVERGED,
+            label="diverged (worst value)",
+        )
+    ax.step(
+        history["order"], history["best_so_far"], where="post", color="black", label="best so far"
+    )
+    finite = history.loc[~bad, "value"]
+    if len(finite) and (finite > 0).all() and finite.max() / finite.min() > 100:
+        ax.set_yscale("log")
+    ax.set_xlabel("trial (in start order)")
+    ax.set_ylabel(metric)
+    ax.set_title("Optimisation history")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_parallel(frame: pd.DataFrame, metric: str, ax: Axes | None = None) -> Axes:
+    """Parallel coordinates of the searched parameters (scaled 0-1), coloured by the metric."""
+    ax = _axes(ax, (8, 4.2))
+    params = [c for c in frame.columns if c != "metric"]
+    norm = matplotlib.colors.Normalize(frame["metric"].min(), frame["metric"].max())
+    cmap = matplotlib.colormaps["viridis"]
+    for _, row in frame.sort_values("metric").iterrows():
+        ax.plot(
+            range(len(params)),
+            row[params].to_numpy(float),
+            color=cmap(norm(row["metric"])),
+            alpha=0.8,
+        )
+    ax.set_xticks(range(len(params)), params)
+    ax.set_ylabel("value, scaled to [0, 1] (log for log-uniform)")
+    ax.set_title("Parallel coordinates of the searched parameters")
+    ax.figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric)
+    return ax
+
+
+def plot_bars(
+    table: pd.DataFrame, measures: tuple[str, ...], ylabel: str, title: str, ax: Axes | None = None
+) -> Axes:
+    """Grouped bars of ``<m>_mean`` with ``<m>_std`` error bars, one group per row."""
+    ax = _axes(ax, (8, 4.2))
+    present = [m for m in measures if f"{m}_mean" in table]
+    width = 0.8 / max(len(present), 1)
+    x = np.arange(len(table))
+    for i, m in enumerate(present):
+        ax.bar(
+            x + i * width,
+            table[f"{m}_mean"],
+            width,
+            yerr=table.get(f"{m}_std"),
+            capsize=3,
+            label=m.replace("_", " "),
+        )
+    ax.set_xticks(x + width * (len(present) - 1) / 2, table.index, rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    low = min(float(table[f"{m}_mean"].min()) for m in present) if present else 0
+    if 0.5 < low <= 1:
+        ax.set_ylim(bottom=max(0.0, low - 0.1), top=1.0)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_gap_curves(curves: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Generalisation gap (train_acc - val_acc) per epoch, one line per remedy."""
+    ax = _axes(ax)
+    for column in curves.columns:
+        ax.plot(
+            curves.index,
+            curves[column],
+            label=str(column),
+            linewidth=2.5 if column == "baseline" else 1.5,
+        )
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel("gap = train_acc - val_acc")
+    ax.set_title("Generalisation gap over epochs (mean over seeds)")
+    ax.legend(fontsize="small", ncol=2)
+    return ax
+
+
+def plot_effects(effects: dict[str, pd.DataFrame], metric: str, title: str) -> Figure:
+    """One panel per parameter: mean and best metric per value or bin."""
+    n = len(effects)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.4 * rows), layout="constrained", squeeze=False
+    )
+    for ax, (param, table) in zip(axes.flat, effects.items()):
+        x = np.arange(len(table))
+        ax.bar(x, table[f"mean {metric}"].fillna(0), color=STABLE, label="mean")
+        ax.plot(x, table[f"best {metric}"], "o", color="black", label="best")
+        ax.set_xticks(x, table.index, rotation=30, ha="right", fontsize="small")
+        ax.set_title(param)
+        ax.set_ylabel(metric)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_importance(scores: pd.Series, ax: Axes | None = None) -> Axes:
+    ax = _axes(ax, (6.4, 0.5 + 0.45 * len(scores)))
+    ax.barh(scores.index[::-1], scores.to_numpy()[::-1], color=STABLE)
+    ax.set_xlabel("fANOVA importance (share of the objective's variance)")
+    ax.set_title("Parameter importance")
+    return ax
+
+
+def figure_of(drawn: Any) -> Figure:
+    """The Figure of an Axes or Figure."""
+    return drawn if isinstance(drawn, Figure) else drawn.figure

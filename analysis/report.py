@@ -1,0 +1,333 @@
+"""Experiment -> report folder: index.html (images embedded), report.md, PNGs and CSVs.
+
+A section appears only when the experiment has the data for it. Everything is
+computed first (tables.py), then drawn (plots.py), then written here.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import plots, tables
+from .load import AnalysisError, Experiment
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("html", "md", "both")
+
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    figures: list[tuple[str, Figure]] = field(default_factory=list)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    if hasattr(value, "item"):
+        return _fmt(value.item())
+    return str(value)
+
+
+def _summary(exp: Experiment) -> Section:
+    s = tables.summary(exp)
+    counts = ", ".join(f"{n} {k}" for k, n in s["statuses"].items() if n) or "none"
+    search, scheduler = s["search"] or {}, s["scheduler"] or {}
+    lines = [
+        f"Trainable **{s['trainable']}**, metric **{s['metric']}** ({s['mode']}).",
+        f"{s['trials']} trials: {counts}.",
+        f"Search: {search.get('algorithm')} (seed {search.get('seed')}); scheduler: "
+        f"{scheduler.get('name')}; resources per trial: {s['resources']}.",
+        f"Wall time: {_fmt(s['wall_s'])} s; trial time in all: {_fmt(s['trial_time_s'])} s."
+        if s["wall_s"] is not None
+        else f"Trial time in all: {_fmt(s['trial_time_s'])} s.",
+    ]
+    if s["best_trial"]:
+        config = ", ".join(f"{k}={_fmt(v)}" for k, v in s["best_config"].items())
+        lines.append(
+            f"Best trial **{s['best_trial']}**: {s['metric']} = "
+            f"{_fmt(s['best_value'])} with {config}."
+        )
+    if exp.rebuilt:
+        lines.append(
+            "The tables were rebuilt from Ray Tune's trial files (the study did not "
+            "finish writing them)."
+        )
+    lines += [f"Warning: {w}" for w in exp.warnings]
+    status = pd.DataFrame({"trials": s["statuses"]}).rename_axis("status")
+    return Section("Summary", lines, [("status_counts", status)])
+
+
+def _search_tables(exp: Experiment) -> Section | None:
+    section = Section("Trials and parameter effects")
+    top = tables.top_trials(exp)
+    if not top.empty:
+        section.tables.append(("top_trials", top))
+    effects = tables.param_effects(exp)
+    for param, table in effects.items():
+        section.tables.append((f"effect_{param}", table))
+    if effects:
+        section.text.append(
+            f"Mean and best {exp.metric} per value of each searched parameter "
+            "(continuous parameters in 5 bins, log-spaced for log-uniform ones)."
+        )
+        section.figures.append(
+            ("effects", plots.plot_effects(effects, exp.metric, "Parameter effects"))
+        )
+    scores = tables.importance(exp)
+    if scores is not None:
+        section.text.append(
+            "Importance: fANOVA (Optuna) on the trials' objective; diverged "
+            "trials count with their worst value."
+        )
+        section.tables.append(("importance", scores.to_frame()))
+        section.figures.append(("importance", plots.figure_of(plots.plot_importance(scores))))
+    return section if section.tables else None
+
+
+def _divergence(exp: Experiment) -> Section | None:
+    points = tables.lr_points(exp)
+    if points.empty:
+        return None
+    bounds = tables.stability_boundary(exp)
+    section = Section("Learning rate and divergence")
+    overall = tables.boundary(points["lr"], points["diverged"])
+    section.text.append(
+        f"{overall['diverged']} of {len(points)} trials diverged (loss, weights or gradients "
+        f"reached nan/inf or passed 1e20). Largest stable lr: "
+        f"{_fmt(overall['largest_stable_lr'])}; smallest diverging lr: "
+        f"{_fmt(overall['smallest_diverged_lr'])}."
+    )
+    if not bounds.empty:
+        section.tables.append(("stability_boundary", bounds.set_index("group")))
+    section.tables.append(("lr_vs_loss", points))
+    est = overall["boundary_lr"] if overall["diverged"] else None
+    section.figures.append(("lr_vs_loss", plots.figure_of(plots.plot_lr_loss(points, est))))
+    return section
+
+
+def _brute_force(exp: Experiment) -> Section | None:
+    curve = tables.brute_force_curve(exp)
+    surface = tables.loss_surface(exp)
+    if curve.empty and surface is None:
+        return None
+    section = Section("The seed's brute force")
+    if not curve.empty:
+        best = curve.loc[curve["mse"].idxmin()]
+        section.text.append(
+            f"Minimum MSE {_fmt(best['mse'])} at w = {_fmt(best['w'])}; "
+            f"MSE {_fmt(curve['mse'].iloc[0])} at w = {_fmt(curve['w'].iloc[0])} "
+            f"and {_fmt(curve['mse'].iloc[-1])} at w = {_fmt(curve['w'].iloc[-1])}."
+        )
+        section.tables.append(("mse_vs_w", curve))
+        section.figures.append(("mse_vs_w", plots.figure_of(plots.plot_brute_force(curve))))
+    if surface is not None:
+        w, b, mse = surface.minimum
+        section.text.append(
+            f"Loss surface minimum: MSE {_fmt(mse)} at w = {_fmt(w)}, b = {_fmt(b)}."
+        )
+        grid = pd.DataFrame(surface.mse, index=surface.b[:, 0], columns=surface.w[0])
+        section.tables.append(("loss_surface", grid.rename_axis(index="b", columns="w")))
+        section.figures.append(("loss_surface", plots.figure_of(plots.plot_surface(surface))))
+    return section
+
+
+def _dynamics(exp: Experiment) -> Section | None:
+    section = Section("Training dynamics")
+    curves = tables.learning_curves(exp)
+    if not curves.empty:
+        section.figures.append(("learning_curves", plots.plot_learning_curves(curves)))
+        section.tables.append(("learning_curves", curves))
+    history = tables.optimisation_history(exp)
+    if len(history) > 1:
+        section.figures.append(
+            ("optimisation_history", plots.figure_of(plots.plot_history(history, exp.metric)))
+        )
+    parallel = tables.parallel_coordinates(exp)
+    if not parallel.empty:
+        section.figures.append(
+            ("parallel_coordinates", plots.figure_of(plots.plot_parallel(parallel, exp.metric)))
+        )
+    return section if section.figures else None
+
+
+def _remedies(exp: Experiment) -> Section | None:
+    table = tables.remedies(exp)
+    if table.empty:
+        return None
+    section = Section("Overfitting remedies")
+    section.text.append(
+        "Each remedy of the seed's section 6.4 against the baseline: final validation and test "
+        "accuracy, generalisation gap (train_acc - val_acc) and epochs to the best val_acc, "
+        "as mean ± standard deviation over seeds"
+        + (
+            " (searches: each remedy parameter split at its median)."
+            if "variant" not in exp.trials
+            else "."
+        )
+    )
+    section.tables.append(("remedies", table))
+    section.figures.append(
+        (
+            "remedies_accuracy",
+            plots.figure_of(
+                plots.plot_bars(
+                    table, ("val_acc", "test_acc"), "accuracy", "Accuracy by remedy (mean ± std)"
+                )
+            ),
+        )
+    )
+    section.figures.append(
+        (
+            "remedies_gap",
+            plots.figure_of(
+                plots.plot_bars(
+                    table,
+                    ("gap",),
+                    "train_acc - val_acc",
+                    "Generalisation gap by remedy (mean ± std)",
+                )
+            ),
+        )
+    )
+    curves = tables.gap_curves(exp)
+    if not curves.empty:
+        section.figures.append(("gap_over_epochs", plots.figure_of(plots.plot_gap_curves(curves))))
+        section.tables.append(("gap_over_epochs", curves))
+    return section
+
+
+def _conv(exp: Experiment) -> Section | None:
+    effects = tables.conv_effects(exp)
+    invalid = tables.invalid_trials(exp)
+    if not effects and invalid.empty:
+        return None
+    section = Section("Conv2d settings")
+    for name, table in effects.items():
+        section.tables.append((f"conv_{name}", table))
+    if effects:
+        section.figures.append(
+            ("conv_settings", plots.plot_effects(effects, exp.metric, "Accuracy by Conv2d setting"))
+        )
+    if not invalid.empty:
+        section.text.append(
+            f"{len(invalid)} trial(s) asked for impossible Conv2d combinations "
+            "and were refused before training:"
+        )
+        section.tables.append(("invalid_combinations", invalid))
+    return section
+
+
+SECTIONS: tuple[Callable[[Experiment], Section | None], ...] = (
+    _summary,
+    _search_tables,
+    _divergence,
+    _brute_force,
+    _dynamics,
+    _remedies,
+    _conv,
+)
+
+
+def build_sections(exp: Experiment) -> list[Section]:
+    return [s for s in (build(exp) for build in SECTIONS) if s is not None]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "item"
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    frame = (
+        frame.reset_index()
+        if frame.index.name or not isinstance(frame.index, pd.RangeIndex)
+        else frame
+    )
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = [
+        "| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *rows])
+
+
+def _html_text(text: str) -> str:
+    escaped = html.escape(text)
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
+
+
+CSS = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;
+padding:3px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%;display:block;
+margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:0.2em}"""
+
+
+def write_report(exp: Experiment, out: str | Path | None = None, fmt: str = "both") -> Path:
+    """Write the report for ``exp`` into ``out`` (default ``<experiment>/report``)."""
+    folder = Path(out) if out is not None else exp.folder / "report"
+    return write_sections(f"Study report: {exp.name}", build_sections(exp), folder, fmt)
+
+
+def write_sections(title: str, sections: list[Section], folder: Path, fmt: str) -> Path:
+    """Write sections as index.html (self-contained), report.md, PNGs and CSVs in ``folder``."""
+    if fmt not in FORMATS:
+        raise AnalysisError(f"format={fmt!r}; allowed: {', '.join(FORMATS)}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AnalysisError(f"{folder}: cannot create the report folder ({exc.strerror})") from None
+    md = [f"# {title}", ""]
+    page = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+    ]
+    for section in sections:
+        md += [f"## {section.title}", ""]
+        page.append(f"<h2>{html.escape(section.title)}</h2>")
+        for text in section.text:
+            md += [text, ""]
+            page.append(f"<p>{_html_text(text)}</p>")
+        for name, fig in section.figures:
+            data = _png(fig)
+            (folder / f"{_slug(name)}.png").write_bytes(data)
+            md += [f"![{name}]({_slug(name)}.png)", ""]
+            page.append(
+                f"<img alt='{html.escape(name)}' src='data:image/png;base64,"
+                f"{base64.b64encode(data).decode()}'>"
+            )
+        for name, frame in section.tables:
+            frame.to_csv(folder / f"{_slug(name)}.csv")
+            md += [f"**{name.replace('_', ' ')}**", "", _md_table(frame), ""]
+            page.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>")
+            page.append(frame.to_html(float_format=lambda v: _fmt(float(v)), border=0, na_rep=""))
+    page.append("</body></html>")
+    if fmt in ("md", "both"):
+        (folder / "report.md").write_text("\n".join(md), encoding="utf-8")
+    if fmt in ("html", "both"):
+        (folder / "index.html").write_text("\n".join(page), encoding="utf-8")
+    log.info("report in %s", folder)
+    return folder

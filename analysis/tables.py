@@ -1,0 +1,512 @@
+"""Compute first: every section of a report as DataFrames and plain data (tests check these).
+
+Each function takes an :class:`~analysis.load.Experiment` and returns what its
+figure or table shows, or an empty frame / None when the experiment lacks the
+data for it (the report then leaves the section out).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .load import STATUSES, Experiment
+
+log = logging.getLogger(__name__)
+
+SCORED = ("completed", "stopped", "early_stopped")  # trials whose metric means something
+REMEDIES = ("weight_decay", "momentum", "lr_decay", "early_stop_patience", "dropout")
+CONV = ("channels", "kernel_size", "stride", "padding", "dilation", "groups")
+EFFECT_BINS = 5
+
+
+def _col(exp: Experiment, column: str) -> pd.Series:
+    return exp.trials[column] if column in exp.trials else pd.Series(np.nan, index=exp.trials.index)
+
+
+def metric_values(exp: Experiment) -> pd.Series:
+    """Each trial's best value of the spec's metric (final value when no best is recorded)."""
+    best = _col(exp, f"best/{exp.metric}")
+    return pd.to_numeric(best.fillna(_col(exp, exp.metric)), errors="coerce")
+
+
+def varying(exp: Experiment, key: str) -> bool:
+    column = f"config/{key}"
+    return column in exp.trials and exp.trials[column].astype(str).nunique() > 1
+
+
+# --- 1. summary -------------------------------------------------------------------------
+
+
+def status_counts(trials: pd.DataFrame) -> dict[str, int]:
+    counts = trials["status"].value_counts()
+    return {s: int(counts.get(s, 0)) for s in STATUSES}
+
+
+def best_trial(exp: Experiment) -> pd.Series | None:
+    """The best scored trial by the spec's metric and mode."""
+    scored = exp.trials[exp.trials["status"].isin(SCORED)]
+    values = metric_values(exp)[scored.index].dropna()
+    if values.empty:
+        return None
+    index = values.idxmax() if exp.mode == "max" else values.idxmin()
+    return exp.trials.loc[index]
+
+
+def summary(exp: Experiment) -> dict[str, Any]:
+    spec, run = exp.spec, exp.spec.get("run") or {}
+    best = best_trial(exp)
+    config = {}
+    if best is not None:
+        config = {
+            k[len("config/") :]: best[k]
+            for k in best.index
+            if k.startswith("config/") and not _missing(best[k])
+        }
+    return {
+        "name": exp.name,
+        "trainable": spec.get("trainable"),
+        "metric": exp.metric,
+        "mode": exp.mode,
+        "trials": len(exp.trials),
+        "statuses": status_counts(exp.trials),
+        "best_trial": None if best is None else str(best["trial_id"]),
+        "best_value": None if best is None else float(metric_values(exp)[best.name]),
+        "best_config": config,
+        "wall_s": run.get("wall_s"),
+        "trial_time_s": float(pd.to_numeric(_col(exp, "time_s"), errors="coerce").sum()),
+        "resources": run.get("resources") or spec.get("resources"),
+        "search": spec.get("search"),
+        "scheduler": spec.get("scheduler"),
+        "rebuilt": exp.rebuilt,
+    }
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+# --- 2. tables and importance -----------------------------------------------------------
+
+
+def top_trials(exp: Experiment, k: int = 10) -> pd.DataFrame:
+    """The k best scored trials: id, status, metric, epochs and the searched parameters."""
+    frame = exp.trials.assign(**{exp.metric: metric_values(exp)})
+    frame = frame[frame["status"].isin(SCORED)].dropna(subset=[exp.metric])
+    frame = frame.sort_values(exp.metric, ascending=exp.mode == "min").head(k)
+    columns = (
+        ["trial_id", "status", exp.metric, "epochs"]
+        + [f"config/{p}" for p in exp.params if f"config/{p}" in frame]
+        + (["variant"] if "variant" in frame else [])
+    )
+    out = frame[[c for c in dict.fromkeys(columns) if c in frame]]
+    return out.rename(columns=lambda c: c.removeprefix("config/")).reset_index(drop=True)
+
+
+def _dimension(exp: Experiment, param: str) -> tuple[str, list[Any]]:
+    dist = (exp.spec.get("space") or {}).get(param) or {}
+    return next(iter(dist.items())) if isinstance(dist, dict) and dist else ("", [])
+
+
+def _bins(exp: Experiment, param: str, values: pd.Series) -> pd.Series:
+    """Bin a numeric parameter: log-spaced for loguniform, equal-width otherwise."""
+    kind, _ = _dimension(exp, param)
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.isna().any() or numeric.nunique() <= EFFECT_BINS:
+        return values.astype(str) if numeric.isna().any() else numeric
+    if kind == "loguniform" and (numeric > 0).all():
+        edges = np.geomspace(numeric.min(), numeric.max(), EFFECT_BINS + 1)
+    else:
+        edges = np.linspace(numeric.min(), numeric.max(), EFFECT_BINS + 1)
+    edges = np.unique(edges)
+    labels = [f"{a:.3g}–{b:.3g}" for a, b in itertools.pairwise(edges)]
+    return pd.cut(numeric, edges, include_lowest=True, labels=labels)
+
+
+def param_effects(exp: Experiment) -> dict[str, pd.DataFrame]:
+    """Per searched parameter: trials, mean / best metric and diverged share per value or bin."""
+    effects: dict[str, pd.DataFrame] = {}
+    metric = metric_values(exp)
+    scored = exp.trials["status"].isin(SCORED)
+    for param in exp.params:
+        column = param if param == "variant" else f"config/{param}"
+        if column not in exp.trials or exp.trials[column].astype(str).nunique() < 2:
+            continue
+        groups = _bins(exp, param, exp.trials[column])
+        frame = pd.DataFrame(
+            {
+                "bin": groups,
+                "metric": metric.where(scored),
+                "diverged": exp.trials["status"] == "diverged",
+                "invalid": exp.trials["status"] == "invalid",
+            }
+        )
+        table = frame.groupby("bin", observed=True).agg(
+            trials=("metric", "size"),
+            mean=("metric", "mean"),
+            best=("metric", "max" if exp.mode == "max" else "min"),
+            diverged=("diverged", "mean"),
+            invalid=("invalid", "mean"),
+        )
+        table.index = table.index.astype(str)
+        effects[param] = table.rename(
+            columns={
+                "mean": f"mean {exp.metric}",
+                "best": f"best {exp.metric}",
+                "diverged": "diverged share",
+                "invalid": "invalid share",
+            }
+        )
+    return effects
+
+
+def _distribution(kind: str, args: list[Any]) -> Any:
+    import optuna
+
+    if kind == "uniform":
+        return optuna.distributions.FloatDistribution(args[0], args[1])
+    if kind == "loguniform":
+        return optuna.distributions.FloatDistribution(args[0], args[1], log=True)
+    if kind == "int":
+        return optuna.distributions.IntDistribution(args[0], args[1])
+    values = [args[0], args[1]] if kind == "grid_range" else list(args)
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if numeric and len(set(values)) > 1:
+        # Ordered values are a range to fANOVA, not unrelated categories (and far faster).
+        if all(isinstance(v, int) for v in values):
+            return optuna.distributions.IntDistribution(min(values), max(values))
+        return optuna.distributions.FloatDistribution(float(min(values)), float(max(values)))
+    return optuna.distributions.CategoricalDistribution([_category(v) for v in values])
+
+
+def _category(value: Any) -> Any:
+    return str(value) if isinstance(value, (list, dict, tuple)) else value
+
+
+def importance(exp: Experiment) -> pd.Series | None:
+    """fANOVA parameter importance through Optuna, on the finished trials' objective.
+
+    Diverged trials take part with their finite worst value (that lr matters is the
+    point); invalid, error and unfinished trials do not. None when fewer than 4
+    trials or fewer than 2 distinct values of any parameter make it meaningless.
+    """
+    import optuna
+
+    space = {p: d for p, d in (exp.spec.get("space") or {}).items() if isinstance(d, dict)}
+    usable = exp.trials[exp.trials["status"].isin((*SCORED, "diverged"))]
+    objective = pd.to_numeric(
+        _col(exp, "best/objective").fillna(_col(exp, "objective")), errors="coerce"
+    )[usable.index]
+    params = [p for p in space if varying(exp, p)]
+    if len(usable) < 4 or not params or objective.isna().all():
+        return None
+    dists = {p: _distribution(*next(iter(space[p].items()))) for p in params}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if exp.mode == "max" else "minimize")
+    for index, row in usable.iterrows():
+        if math.isnan(objective[index]):
+            continue
+        values = {p: _param_value(row[f"config/{p}"], dists[p]) for p in params}
+        try:
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=values, distributions=dists, value=float(objective[index])
+                )
+            )
+        except ValueError as exc:  # a value outside its distribution (edited spec)
+            log.debug("importance: skipped trial %s: %s", row["trial_id"], exc)
+    if len(study.trials) < 4:
+        return None
+    evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=32, seed=0)
+    scores = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    return pd.Series(scores, name="importance").sort_values(ascending=False)
+
+
+def _param_value(value: Any, dist: Any) -> Any:
+    import optuna
+
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        for choice in dist.choices:
+            if str(choice) == str(value) or choice == value:
+                return choice
+        return _category(value)
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return int(value)
+    return float(value)
+
+
+# --- 3. learning rate and divergence ----------------------------------------------------
+
+
+def lr_points(exp: Experiment) -> pd.DataFrame:
+    """Final loss vs lr for every trial that trained, with its status."""
+    if not varying(exp, "lr") or "loss" not in exp.trials:
+        return pd.DataFrame()
+    frame = exp.trials[exp.trials["status"].isin((*SCORED, "diverged"))]
+    return (
+        pd.DataFrame(
+            {
+                "lr": pd.to_numeric(frame["config/lr"], errors="coerce"),
+                "loss": pd.to_numeric(frame["loss"], errors="coerce"),
+                "diverged": frame["status"] == "diverged",
+                "trial_id": frame["trial_id"],
+            }
+        )
+        .dropna(subset=["lr"])
+        .sort_values("lr")
+        .reset_index(drop=True)
+    )
+
+
+def stability_boundary(exp: Experiment) -> pd.DataFrame:
+    """The largest stable lr and the smallest diverging lr, per batch_size or momentum
+    where those vary (momentum binned), with their geometric mean as the estimate."""
+    points = lr_points(exp)
+    if points.empty or not points["diverged"].any():
+        return pd.DataFrame()
+    trials = exp.trials.set_index("trial_id")
+    group_by = next((k for k in ("batch_size", "momentum") if varying(exp, k)), None)
+    if group_by is None:
+        points["group"] = "all trials"
+    else:
+        column = trials.loc[points["trial_id"], f"config/{group_by}"].to_numpy()
+        points["group"] = (
+            column if group_by == "batch_size" else pd.cut(pd.to_numeric(column), 3).astype(str)
+        )
+        points["group"] = [f"{group_by}={g}" for g in points["group"]]
+    rows = []
+    for group, frame in points.groupby("group", sort=True):
+        rows.append({"group": group, **boundary(frame["lr"], frame["diverged"])})
+    return pd.DataFrame(rows)
+
+
+def boundary(lr: pd.Series, diverged: pd.Series) -> dict[str, Any]:
+    """Largest stable lr, smallest diverged lr, and the boundary between them (geometric mean;
+    NaN when the two overlap, i.e. no single lr separates stable from diverged)."""
+    stable = lr[~diverged.astype(bool)]
+    bad = lr[diverged.astype(bool)]
+    high = float(stable.max()) if len(stable) else math.nan
+    low = float(bad.min()) if len(bad) else math.nan
+    estimate = math.sqrt(high * low) if high < low else math.nan
+    return {
+        "largest_stable_lr": high,
+        "smallest_diverged_lr": low,
+        "boundary_lr": estimate,
+        "stable": len(stable),
+        "diverged": len(bad),
+    }
+
+
+# --- 4. the seed's brute force ----------------------------------------------------------
+
+
+def brute_force_curve(exp: Experiment) -> pd.DataFrame:
+    """MSE vs w from a w grid (b fixed), as the seed's ``plt.plot(w_list, mse_list)``."""
+    if exp.spec.get("trainable") != "loss_landscape" or not varying(exp, "w") or varying(exp, "b"):
+        return pd.DataFrame()
+    frame = pd.DataFrame(
+        {"w": pd.to_numeric(exp.trials["config/w"]), "mse": pd.to_numeric(exp.trials["loss"])}
+    )
+    return frame.sort_values("w").reset_index(drop=True)
+
+
+@dataclass
+class Surface:
+    """A loss surface on a w × b grid (numpy.meshgrid layout: rows are b, columns are w)."""
+
+    w: np.ndarray
+    b: np.ndarray
+    mse: np.ndarray
+
+    @property
+    def minimum(self) -> tuple[float, float, float]:
+        row, col = np.unravel_index(np.nanargmin(self.mse), self.mse.shape)
+        return float(self.w[row, col]), float(self.b[row, col]), float(self.mse[row, col])
+
+
+def loss_surface(exp: Experiment) -> Surface | None:
+    if exp.spec.get("trainable") != "loss_landscape" or not (
+        varying(exp, "w") and varying(exp, "b")
+    ):
+        return None
+    frame = pd.DataFrame(
+        {
+            "w": pd.to_numeric(exp.trials["config/w"]),
+            "b": pd.to_numeric(exp.trials["config/b"]),
+            "mse": pd.to_numeric(exp.trials["loss"]),
+        }
+    )
+    grid = frame.pivot_table(index="b", columns="w", values="mse", aggfunc="mean")
+    w, b = np.meshgrid(grid.columns.to_numpy(float), grid.index.to_numpy(float))
+    return Surface(w, b, grid.to_numpy(float))
+
+
+# --- 5. training dynamics ---------------------------------------------------------------
+
+
+def learning_curves(exp: Experiment, k: int = 5) -> pd.DataFrame:
+    """Per-epoch history of the k best trials (train vs validation loss and accuracy)."""
+    top = top_trials(exp, k)
+    if top.empty or exp.history.empty or "epoch" not in exp.history:
+        return pd.DataFrame()
+    history = exp.history[exp.history["trial_id"].isin(top["trial_id"])]
+    history = history[pd.to_numeric(history["epoch"], errors="coerce") > 0]
+    if history["trial_id"].map(history["trial_id"].value_counts()).max() < 2:
+        return pd.DataFrame()  # one point per trial is no curve
+    keep = [
+        c
+        for c in ("trial_id", "epoch", "loss", "val_loss", "train_acc", "val_acc", "gap")
+        if c in history
+    ]
+    return history[keep].reset_index(drop=True)
+
+
+def _trial_order(exp: Experiment) -> pd.Series:
+    """Each trial's position in time: first result timestamp, else Ray's trial number."""
+    if "timestamp" in exp.history and not exp.history.empty:
+        first = exp.history.groupby("trial_id")["timestamp"].min()
+        order = exp.trials["trial_id"].map(first)
+        if order.notna().all():
+            return order.rank(method="first")
+    numbers = _col(exp, "trial_dir").map(lambda d: _trial_number(str(d)))
+    if numbers.isna().all():  # no timestamps, no Ray folder names: the table's own order
+        return pd.Series(np.arange(1.0, len(exp.trials) + 1), index=exp.trials.index)
+    return numbers.rank(method="first")
+
+
+def _trial_number(trial_dir: str) -> float:
+    match = re.search(r"_[0-9a-f]{5,8}(?:_\d{5})?_(\d+)_", trial_dir)
+    return float(match.group(1)) if match else math.nan
+
+
+def optimisation_history(exp: Experiment) -> pd.DataFrame:
+    """Objective per trial in start order, with the best so far (Optuna's history plot)."""
+    objective = pd.to_numeric(
+        _col(exp, "best/objective").fillna(_col(exp, "objective")), errors="coerce"
+    )
+    frame = (
+        pd.DataFrame(
+            {"order": _trial_order(exp), "value": objective, "status": exp.trials["status"]}
+        )
+        .dropna()
+        .sort_values("order")
+    )
+    if frame.empty:
+        return frame
+    frame["best_so_far"] = frame["value"].cummax() if exp.mode == "max" else frame["value"].cummin()
+    return frame.reset_index(drop=True)
+
+
+def parallel_coordinates(exp: Experiment) -> pd.DataFrame:
+    """Searched numeric parameters scaled to [0, 1] (log for loguniform), with the metric."""
+    scored = exp.trials[exp.trials["status"].isin(SCORED)]
+    columns = {}
+    for param in exp.params:
+        if f"config/{param}" not in scored:
+            continue
+        values = pd.to_numeric(scored[f"config/{param}"], errors="coerce")
+        if values.isna().any() or values.nunique() < 2:
+            continue
+        if _dimension(exp, param)[0] == "loguniform":
+            values = np.log10(values)
+        columns[param] = (values - values.min()) / (values.max() - values.min())
+    if len(columns) < 2:
+        return pd.DataFrame()
+    return pd.DataFrame(columns).assign(metric=metric_values(exp)[scored.index]).dropna()
+
+
+# --- 6. overfitting remedies ------------------------------------------------------------
+
+
+def _remedy_groups(exp: Experiment) -> pd.Series | None:
+    """Which remedy each trial stands for: the variant, or a varying remedy split at its median."""
+    if "variant" in exp.trials:
+        return exp.trials["variant"].astype(str)
+    varied = [r for r in REMEDIES if varying(exp, r)]
+    if not varied:
+        return None
+    labels = []
+    for _, row in exp.trials.iterrows():
+        parts = []
+        for remedy in varied:
+            values = pd.to_numeric(exp.trials[f"config/{remedy}"], errors="coerce")
+            median = float(values.median())
+            parts.append(
+                f"{remedy} {'>=' if float(row[f'config/{remedy}']) >= median else '<'} {median:.3g}"
+            )
+        labels.append(parts)
+    # One row per remedy half, so each remedy is compared with itself (binned).
+    return pd.Series(labels, index=exp.trials.index)
+
+
+def remedies(exp: Experiment) -> pd.DataFrame:
+    """Per remedy: final val and test accuracy, generalisation gap and epochs to best,
+    as mean ± std across seeds (or across the trials of each bin)."""
+    if exp.spec.get("trainable") not in ("mnist_mlp", "mnist_cnn"):
+        return pd.DataFrame()
+    groups = _remedy_groups(exp)
+    if groups is None:
+        return pd.DataFrame()
+    trials = exp.trials[exp.trials["status"].isin(SCORED)].copy()
+    if trials.empty:
+        return pd.DataFrame()
+    trials["remedy"] = groups[trials.index]
+    trials = trials.explode("remedy")
+    measures = {
+        "val_acc": "val_acc",
+        "test_acc": "test_acc",
+        "gap": "gap",
+        "epochs_to_best": "best_epoch",
+    }
+    present = {name: col for name, col in measures.items() if col in trials}
+    agg: dict[str, tuple[str, str]] = {"n": ("trial_id", "size")}
+    for name, column in present.items():
+        trials[column] = pd.to_numeric(trials[column], errors="coerce")
+        agg[f"{name}_mean"] = (column, "mean")
+        agg[f"{name}_std"] = (column, "std")
+    table = trials.groupby("remedy", sort=False).agg(**agg)
+    order = ["baseline"] + [r for r in table.index if r not in ("baseline", "all")] + ["all"]
+    table = table.reindex([r for r in order if r in table.index])
+    return table.fillna({c: 0.0 for c in table.columns if c.endswith("_std")})
+
+
+def gap_curves(exp: Experiment) -> pd.DataFrame:
+    """Mean generalisation gap (train_acc - val_acc) per epoch for each remedy."""
+    groups = _remedy_groups(exp)
+    if groups is None or exp.history.empty or "gap" not in exp.history:
+        return pd.DataFrame()
+    remedy = pd.Series(groups.to_numpy(), index=exp.trials["trial_id"])
+    history = exp.history.assign(remedy=exp.history["trial_id"].map(remedy)).explode("remedy")
+    history = history.dropna(subset=["remedy"])
+    history["gap"] = pd.to_numeric(history["gap"], errors="coerce")
+    curves = history.groupby(["remedy", "epoch"])["gap"].mean().unstack("remedy")
+    return curves.dropna(how="all")
+
+
+# --- 7. Conv2d --------------------------------------------------------------------------
+
+
+def conv_effects(exp: Experiment) -> dict[str, pd.DataFrame]:
+    """Accuracy by each Conv2d setting that varies (mean, best, trials, invalid share)."""
+    if exp.spec.get("trainable") != "mnist_cnn":
+        return {}
+    effects = param_effects(exp)
+    return {k: v for k, v in effects.items() if k in CONV}
+
+
+def invalid_trials(exp: Experiment) -> pd.DataFrame:
+    """The invalid combinations with their reasons."""
+    invalid = exp.trials[exp.trials["status"] == "invalid"]
+    if invalid.empty:
+        return pd.DataFrame()
+    columns = [f"config/{p}" for p in exp.params if f"config/{p}" in invalid] + ["reason"]
+    return (
+        invalid[columns].rename(columns=lambda c: c.removeprefix("config/")).reset_index(drop=True)
+    )

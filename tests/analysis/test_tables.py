@@ -1,0 +1,267 @@
+"""The numbers behind each report section, on hand-built and real data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import AnalysisError, load, load_many
+from analysis import tables
+from trainables import TRAINABLES
+
+from .conftest import remedy_experiment
+
+
+def _landscape(make_experiment, name, points):
+    trials = [
+        {
+            "trial_id": f"t{i}",
+            "status": "completed",
+            "config/w": w,
+            "config/b": b,
+            "loss": TRAINABLES["loss_landscape"]({"w": w, "b": b})["loss"],
+            "objective": 0.0,
+            "epochs": 1,
+        }
+        for i, (w, b) in enumerate(points)
+    ]
+    space = {"w": {"grid_range": [0.0, 4.0, 0.1]}}
+    if len({b for _, b in points}) > 1:
+        space["b"] = {"grid": sorted({b for _, b in points})}
+    spec = {
+        "name": name,
+        "trainable": "loss_landscape",
+        "metric": "loss",
+        "mode": "min",
+        "search": {"algorithm": "grid"},
+        "space": space,
+    }
+    return load(make_experiment(name, spec=spec, trials=trials))
+
+
+def test_brute_force_curve_is_the_seeds(make_experiment):
+    ws = [round(w, 1) for w in np.arange(0.0, 4.1, 0.1)]
+    curve = tables.brute_force_curve(_landscape(make_experiment, "bf", [(w, 0.0) for w in ws]))
+    assert len(curve) == 41 and curve["w"].is_monotonic_increasing
+    best = curve.loc[curve["mse"].idxmin()]
+    assert best["w"] == pytest.approx(2.0) and best["mse"] == pytest.approx(0.0, abs=1e-20)
+    assert curve["mse"].iloc[0] == pytest.approx(18.6667, abs=1e-4)
+    assert curve["mse"].iloc[-1] == pytest.approx(18.6667, abs=1e-4)
+
+
+def test_loss_surface_is_a_meshgrid_with_the_minimum_at_w2_b0(make_experiment):
+    points = [(w, b) for w in (1.0, 2.0, 3.0) for b in (-1.0, 0.0, 1.0, 2.0)]
+    surface = tables.loss_surface(_landscape(make_experiment, "surf", points))
+    assert surface.mse.shape == (4, 3)  # rows are b, columns are w, as numpy.meshgrid
+    assert surface.w[0].tolist() == [1.0, 2.0, 3.0] and surface.b[:, 0].tolist() == [-1, 0, 1, 2]
+    assert surface.minimum == (2.0, 0.0, 0.0)
+    assert surface.mse[3, 0] == pytest.approx(
+        TRAINABLES["loss_landscape"]({"w": 1, "b": 2})["loss"]
+    )
+
+
+def _lr_experiment(make_experiment, rows):
+    trials = [
+        {
+            "trial_id": f"t{i}",
+            "status": "diverged" if bad else "completed",
+            "config/lr": lr,
+            "config/batch_size": bs,
+            "loss": 1.0 / (i + 1),
+            "objective": 1e20 if bad else 1.0 / (i + 1),
+            "epochs": 3,
+        }
+        for i, (lr, bs, bad) in enumerate(rows)
+    ]
+    spec = {
+        "name": "lr",
+        "trainable": "mnist_mlp",
+        "metric": "loss",
+        "mode": "min",
+        "space": {"lr": {"loguniform": [1e-4, 10]}, "batch_size": {"choice": [16, 256]}},
+    }
+    return load(make_experiment("lr", spec=spec, trials=trials))
+
+
+def test_stability_boundary_on_a_constructed_case(make_experiment):
+    exp = _lr_experiment(
+        make_experiment,
+        [
+            (0.001, 16, False),
+            (0.01, 16, False),
+            (0.1, 16, True),
+            (1.0, 16, True),
+            (0.01, 256, False),
+            (0.1, 256, False),
+            (0.3, 256, False),
+            (1.0, 256, True),
+        ],
+    )
+    bounds = tables.stability_boundary(exp).set_index("group")
+    small, large = bounds.loc["batch_size=16"], bounds.loc["batch_size=256"]
+    assert small["largest_stable_lr"] == 0.01 and small["smallest_diverged_lr"] == 0.1
+    assert small["boundary_lr"] == pytest.approx(math.sqrt(0.01 * 0.1))
+    assert large["largest_stable_lr"] == 0.3 and large["smallest_diverged_lr"] == 1.0
+    assert (small["stable"], small["diverged"]) == (2, 2)
+
+
+def test_overlapping_stable_and_diverged_lrs_give_no_boundary():
+    result = tables.boundary(pd.Series([0.1, 0.2, 0.3]), pd.Series([False, True, False]))
+    assert result["largest_stable_lr"] == 0.3 and result["smallest_diverged_lr"] == 0.2
+    assert math.isnan(result["boundary_lr"])
+
+
+def test_lr_points_mark_diverged_trials(make_experiment):
+    exp = _lr_experiment(make_experiment, [(0.01, 16, False), (1.0, 16, True)])
+    points = tables.lr_points(exp)
+    assert points["diverged"].tolist() == [False, True]
+    assert points["lr"].tolist() == [0.01, 1.0]
+
+
+def test_remedies_table_values(make_experiment):
+    exp = load(remedy_experiment(make_experiment))
+    table = tables.remedies(exp)
+    assert table.index.tolist() == ["baseline", "dropout", "all"]
+    assert table.loc["baseline", "val_acc_mean"] == pytest.approx(0.81)
+    assert table.loc["dropout", "test_acc_mean"] == pytest.approx(0.855)
+    assert table.loc["all", "gap_mean"] == pytest.approx(0.01)
+    assert table.loc["baseline", "val_acc_std"] == pytest.approx(np.std([0.80, 0.82], ddof=1))
+    assert table.loc["all", "epochs_to_best_mean"] == 26
+    assert (table["n"] == 2).all()
+    curves = tables.gap_curves(exp)
+    assert curves.loc[2, "baseline"] == pytest.approx(0.14)
+    assert curves.loc[1, "all"] == pytest.approx(0.005)
+
+
+def test_remedies_on_a_search_split_each_remedy_at_its_median(make_experiment):
+    trials = [
+        {
+            "trial_id": f"t{i}",
+            "status": "completed",
+            "config/dropout": d,
+            "config/lr": 0.1,
+            "val_acc": acc,
+            "test_acc": acc,
+            "gap": 0.1 - d / 10,
+            "best_epoch": 5,
+            "best/val_acc": acc,
+            "objective": acc,
+        }
+        for i, (d, acc) in enumerate([(0.0, 0.8), (0.1, 0.82), (0.4, 0.9), (0.5, 0.92)])
+    ]
+    spec = {
+        "name": "s",
+        "trainable": "mnist_mlp",
+        "metric": "val_acc",
+        "mode": "max",
+        "space": {"dropout": {"uniform": [0, 0.6]}},
+    }
+    table = tables.remedies(load(make_experiment("s", spec=spec, trials=trials)))
+    assert table.loc["dropout >= 0.25", "val_acc_mean"] == pytest.approx(0.91)
+    assert table.loc["dropout < 0.25", "val_acc_mean"] == pytest.approx(0.81)
+
+
+def test_status_counts_and_summary(make_experiment):
+    statuses = [
+        "completed",
+        "completed",
+        "stopped",
+        "diverged",
+        "invalid",
+        "error",
+        "early_stopped",
+    ]
+    trials = [
+        {
+            "trial_id": f"t{i}",
+            "status": s,
+            "val_acc": 0.5 + i / 100,
+            "best/val_acc": 0.5 + i / 100,
+            "config/lr": 0.01 * (i + 1),
+            "time_s": 2.0,
+        }
+        for i, s in enumerate(statuses)
+    ]
+    spec = {
+        "name": "c",
+        "trainable": "mnist_mlp",
+        "metric": "val_acc",
+        "mode": "max",
+        "space": {"lr": {"loguniform": [1e-3, 1]}},
+        "run": {"wall_s": 12.5},
+    }
+    summary = tables.summary(load(make_experiment("c", spec=spec, trials=trials)))
+    assert summary["statuses"] == {
+        "completed": 2,
+        "stopped": 1,
+        "early_stopped": 1,
+        "diverged": 1,
+        "invalid": 1,
+        "error": 1,
+        "unfinished": 0,
+    }
+    # The best among scored trials (completed, stopped, early_stopped): t6 at 0.56.
+    assert summary["best_trial"] == "t6" and summary["best_value"] == pytest.approx(0.56)
+    assert summary["wall_s"] == 12.5 and summary["trial_time_s"] == 14.0
+
+
+def test_importance_finds_the_parameter_that_matters(make_experiment):
+    rng = np.random.default_rng(0)
+    trials = []
+    for i in range(40):
+        lr, momentum = 10 ** rng.uniform(-3, 0), rng.uniform(0, 0.9)
+        acc = 0.95 - 0.2 * abs(math.log10(lr) + 1.5)  # only lr matters
+        trials.append(
+            {
+                "trial_id": f"t{i}",
+                "status": "completed",
+                "config/lr": lr,
+                "config/momentum": momentum,
+                "val_acc": acc,
+                "objective": acc,
+                "best/objective": acc,
+            }
+        )
+    spec = {
+        "name": "imp",
+        "trainable": "mnist_mlp",
+        "metric": "val_acc",
+        "mode": "max",
+        "space": {"lr": {"loguniform": [1e-3, 1.0]}, "momentum": {"uniform": [0, 0.9]}},
+    }
+    scores = tables.importance(load(make_experiment("imp", spec=spec, trials=trials)))
+    assert scores.index[0] == "lr" and scores["lr"] > 0.9
+    assert scores.sum() == pytest.approx(1.0)
+
+
+def test_param_effects_bin_log_uniform_parameters(make_experiment):
+    exp = _lr_experiment(make_experiment, [(10**e, 16, False) for e in np.linspace(-4, 1, 10)])
+    effect = tables.param_effects(exp)["lr"]
+    assert effect["trials"].sum() == 10 and len(effect) == 5
+    assert effect.index[0].startswith("0.0001")  # log-spaced bins: 2 trials per decade
+
+
+def test_load_many_tags_experiments(make_experiment):
+    first = remedy_experiment(make_experiment)
+    second = make_experiment(
+        "other",
+        spec={"name": "other", "trainable": "linear_w", "metric": "loss", "mode": "min"},
+        trials=[{"trial_id": "x", "status": "completed", "loss": 1.0}],
+    )
+    trials, history = load_many([first, second])
+    assert trials["experiment"].value_counts().to_dict() == {"remedies": 6, "other": 1}
+    assert set(history["experiment"]) == {"remedies", "other"}
+
+
+def test_not_an_experiment_and_empty_experiments(tmp_path, make_experiment):
+    with pytest.raises(AnalysisError, match="no such folder"):
+        load(tmp_path / "missing")
+    with pytest.raises(AnalysisError, match="not a study folder"):
+        load(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "spec.yaml").write_text("name: empty\n")
+    with pytest.raises(AnalysisError, match="nothing ran yet"):
+        load(tmp_path / "empty")
