@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import AnalysisError, load, load_many
-from analysis import tables
+from analysis import AnalysisError, load, load_many, tables
 from trainables import TRAINABLES
 
 from .conftest import remedy_experiment

@@ -85,6 +85,7 @@ def test_run_prints_trial_lines_and_the_folder(ray_address, tmp_path):
     lines = out.stdout.splitlines()
     assert sum(" completed " in line for line in lines) == 3
     assert any(line.startswith("best trial ") and "w=2" in line for line in lines)
+    assert f"report: {tmp_path / 'brute-force-w' / 'report' / 'index.html'}" in lines
     assert lines[-1] == str(tmp_path / "brute-force-w")
     assert "WARNING" not in out.stdout + out.stderr  # not Ray's flood of logs
 
@@ -93,7 +94,16 @@ def test_interrupted_study_resumes_without_losing_results(ray_address, tmp_path)
     spec = tmp_path / "slow.yaml"
     spec.write_text(SLOW_SPEC)
     proc = subprocess.Popen(
-        [STUDY, "run", str(spec), "--storage", str(tmp_path / "st"), "--address", ray_address],
+        [
+            STUDY,
+            "run",
+            str(spec),
+            "--storage",
+            str(tmp_path / "st"),
+            "--address",
+            ray_address,
+            "--no-report",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -115,7 +125,7 @@ def test_interrupted_study_resumes_without_losing_results(ray_address, tmp_path)
     done = before[before["status"] == "completed"].set_index("trial_id")
     assert len(done) >= 2
 
-    assert resume_study(folder) == folder
+    assert resume_study(folder, report=False) == folder
     after = pd.read_csv(folder / "trials.csv").set_index("trial_id")
     assert len(after) == 6 and after.index.is_unique
     assert (after["status"] == "completed").all()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from study import SpecError, run_study
 from study.space import grid_range
@@ -36,6 +37,7 @@ def test_diverged_trials_tell_optuna_a_finite_worst_value(tmp_path):
             "space": {"lr": {"loguniform": [1e-3, 1.0]}},
         },
         storage=tmp_path,
+        report=False,
     )
     assert folder == tmp_path / "div"
     trials = pd.read_csv(folder / "trials.csv")
@@ -70,6 +72,7 @@ def test_invalid_conv_configs_become_invalid_trials(tmp_path):
             "space": {"groups": {"choice": [1, 3, 7]}, "channels": {"choice": [[10, 20], [6, 12]]}},
         },
         storage=tmp_path,
+        report=False,
     )
     trials = pd.read_csv(folder / "trials.csv")
     invalid = trials[trials["status"] == "invalid"]
@@ -100,6 +103,7 @@ def test_error_trials_are_retried_and_the_study_goes_on(tmp_path):
             "space": {"marker": {"grid": ["", str(marker)]}},
         },
         storage=tmp_path,
+        report=False,
     )
     trials = pd.read_csv(folder / "trials.csv").set_index("config/marker", drop=False)
     always = trials.loc[trials["config/marker"].isna()].iloc[0]
@@ -114,7 +118,7 @@ def test_error_trials_are_retried_and_the_study_goes_on(tmp_path):
 
 
 def test_brute_force_preset_reproduces_the_seed_curve(tmp_path):
-    folder = run_study("brute-force-w", storage=tmp_path)
+    folder = run_study("brute-force-w", storage=tmp_path)  # with its report
     trials = pd.read_csv(folder / "trials.csv").sort_values("config/w")
     assert trials["config/w"].round(10).tolist() == grid_range(0.0, 4.0, 0.1)
     assert (trials["status"] == "completed").all()
@@ -122,6 +126,13 @@ def test_brute_force_preset_reproduces_the_seed_curve(tmp_path):
     assert best["config/w"] == pytest.approx(2.0) and best["loss"] == pytest.approx(0.0, abs=1e-12)
     assert trials["loss"].iloc[0] == pytest.approx(18.6667, abs=1e-4)
     assert trials["loss"].iloc[-1] == pytest.approx(18.6667, abs=1e-4)
+    # The report, straight from the study: the seed's curve as a table and a figure.
+    report = folder / "report"
+    assert (report / "index.html").is_file() and (report / "mse_vs_w.png").is_file()
+    curve = pd.read_csv(report / "mse_vs_w.csv")
+    assert len(curve) == 41 and curve.loc[curve["mse"].idxmin(), "w"] == pytest.approx(2.0)
+    assert "Minimum MSE 0 at w = 2" in (report / "report.md").read_text()
+    assert yaml.safe_load((folder / "spec.yaml").read_text())["run"]["wall_s"] > 0
 
 
 TINY_MNIST = {"epochs": 1, "train_limit": 128, "eval_limit": 100}
@@ -140,7 +151,7 @@ TINY = {
 @pytest.mark.parametrize("preset", sorted(TINY))
 def test_every_preset_runs_at_a_tiny_size(preset, tmp_path):
     sets, num_samples = TINY[preset]
-    folder = run_study(preset, storage=tmp_path, set=sets, num_samples=num_samples)
+    folder = run_study(preset, storage=tmp_path, set=sets, num_samples=num_samples, report=False)
     studies = [p.parent for p in folder.rglob("trials.csv")]
     assert studies
     for study_dir in studies:
@@ -176,8 +187,8 @@ def test_gpus_on_a_cluster_without_gpus_is_a_clear_error(tmp_path):
         "resources": {"gpu": 0.5},
     }
     with pytest.raises(ClusterError, match="has no GPUs; use gpu: 0 or gpu: auto"):
-        run_study(spec, storage=tmp_path)
-    auto = run_study({**spec, "resources": {"gpu": "auto"}}, storage=tmp_path)
+        run_study(spec, storage=tmp_path, report=False)
+    auto = run_study({**spec, "resources": {"gpu": "auto"}}, storage=tmp_path, report=False)
     assert pd.read_csv(auto / "trials.csv")["status"].tolist() == ["completed"]
 
 
