@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from trainables import InvalidConfig
+
 from . import cluster, presets
 from .searchers import METRIC, make_scheduler, make_searcher
 from .spec import (
@@ -68,6 +70,10 @@ def _build(raw: Any, sets: Mapping[str, Any] | None, num_samples: int | None) ->
     raw = apply_overrides(raw, sets or {})
     if num_samples is not None:
         raw["num_samples"] = num_samples
+    config = raw.get("config")
+    if isinstance(config, dict) and isinstance(config.get("data_root"), str):
+        # Ray runs each trial in its own folder: a relative path would point elsewhere.
+        config["data_root"] = str(Path(config["data_root"]).expanduser().resolve())
     return build_spec(raw)
 
 
@@ -309,6 +315,8 @@ def run_study(
     root = Path(storage or DEFAULT_STORAGE).resolve()
     if isinstance(raw, Mapping) and "suite" in raw:
         specs = suite_specs(raw, set, num_samples)
+        for spec in specs:
+            _check_data(spec, address)
         folder = experiment_dir(root, check_name(name or raw.get("name") or found_as or "suite"))
         folder.mkdir(parents=True)
         suite = {"suite": [s.to_dict() for s in specs], "description": raw.get("description", "")}
@@ -320,6 +328,7 @@ def run_study(
     spec = _build(raw, set, num_samples)
     if name is not None:
         spec = replace(spec, name=check_name(name))
+    _check_data(spec, address)
     with _ray(address):
         return _run_one(spec, experiment_dir(root, spec.name), address, gpus_per_trial, report)
 
@@ -335,6 +344,23 @@ def _ray(address: str | None) -> Iterator[None]:
             import ray
 
             ray.shutdown()
+
+
+def _check_data(spec: Spec, address: str | None) -> None:
+    """Refuse a local study whose fixed data set is missing, rather than run N invalid trials.
+
+    On a cluster (``--address``) the workers may hold data this machine lacks, so each
+    trial checks for itself there.
+    """
+    dataset = spec.config.get("dataset")
+    if address or dataset != "mnist" or "dataset" in spec.space:
+        return
+    from trainables.data import check_available
+
+    try:
+        check_available(dataset, spec.config.get("data_root"), bool(spec.config.get("download")))
+    except InvalidConfig as exc:
+        raise SpecError(f"config.dataset: {exc}") from None
 
 
 def _run_one(

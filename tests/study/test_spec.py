@@ -235,3 +235,15 @@ def test_existing_experiment_folders_are_never_reused(tmp_path):
     assert experiment_dir(tmp_path, "same") == tmp_path / "same-3"
     with pytest.raises(SpecError, match="safe folder name"):
         experiment_dir(tmp_path, "../same")
+
+
+def test_missing_full_mnist_is_refused_before_ray_starts(tmp_path, monkeypatch):
+    import ray
+
+    from study import run_study
+
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("Ray was started"))
+    spec = {**BASE, "config": {"dataset": "mnist", "data_root": str(tmp_path / "nowhere")}}
+    with pytest.raises(SpecError, match="config.dataset: dataset='mnist': files not found under"):
+        run_study(spec, storage=tmp_path / "st")
+    assert not (tmp_path / "st").exists()

@@ -1,0 +1,92 @@
+"""Benchmark 3: search efficiency on the mnist5k MLP, Optuna TPE + ASHA vs random + FIFO.
+
+Both search the mlp-search preset's space for 3 seeds. Random + FIFO runs 10 trials
+of 20 epochs (200 trial-epochs); Optuna + ASHA runs the preset's scheduler with
+enough trials to spend about the same (num_samples 40 spends ~200 epochs: most
+trials stop at the 2-epoch rung). Epochs are counted in the order the results
+arrived (their timestamps), so "epochs to X" is what a user would have paid.
+
+    python benchmarks/search_efficiency.py [--seeds 0,1,2] [--target 0.93]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import save, table
+
+RANDOM = {"search": {"algorithm": "random"}, "scheduler": {"name": "fifo"}, "num_samples": 10}
+
+
+def epochs_to(history: pd.DataFrame, accuracy: float) -> float:
+    """Trial-epochs spent (in arrival order) until some result reached ``accuracy`` test acc."""
+    ordered = history.sort_values("timestamp").reset_index(drop=True)
+    hit = ordered.index[ordered["test_acc"] >= accuracy]
+    return float(hit[0] + 1) if len(hit) else float("nan")
+
+
+def run(way: str, seed: int, storage: str) -> pd.DataFrame:
+    from study import presets, run_study
+
+    spec = presets.load("mlp-search")
+    spec["name"] = f"{way}-{seed}"
+    spec["search"]["seed"] = seed
+    if way == "random":
+        spec.update(RANDOM)
+        spec["search"]["seed"] = seed
+    folder = run_study(spec, storage=storage, report=False)
+    history = pd.read_csv(folder / "history.csv")
+    return history[history["epoch"] > 0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--target", type=float, default=0.93)
+    args = parser.parse_args()
+    import ray
+
+    from study import cluster
+
+    cluster.configure_env()
+    ray.init(
+        num_cpus=2, include_dashboard=False, logging_level=logging.CRITICAL, log_to_driver=False
+    )
+    rows = []
+    with tempfile.TemporaryDirectory() as storage:
+        for seed in (int(s) for s in args.seeds.split(",")):
+            runs = {way: run(way, seed, storage) for way in ("random", "optuna_asha")}
+            random_best = float(runs["random"]["test_acc"].max())
+            for way, history in runs.items():
+                rows.append(
+                    {
+                        "seed": seed,
+                        "way": way,
+                        "epochs_spent": len(history),
+                        "best_test_acc": float(history["test_acc"].max()),
+                        f"epochs_to_{args.target:g}": epochs_to(history, args.target),
+                        "epochs_to_random_best": epochs_to(history, random_best),
+                    }
+                )
+                print(table(rows[-1:]), flush=True)
+    frame = pd.DataFrame(rows)
+    medians = frame.groupby("way").median(numeric_only=True).drop(columns="seed").reset_index()
+    print(table(rows))
+    print("\nmedians over seeds:\n" + table(medians.to_dict("records")))
+    print(
+        save(
+            "search_efficiency",
+            {"rows": rows, "medians": medians.to_dict("records"), "target": args.target},
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
