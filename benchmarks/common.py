@@ -1,11 +1,10 @@
-"""Shared helpers: medians of repeats, the machine's description, a results table."""
+"""Shared helpers: the machine's description, timing, saving and printing results."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,12 +35,6 @@ def machine() -> dict[str, Any]:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
-
-
-def median_of(repeats: int, fn: Callable[[], float]) -> tuple[float, list[float]]:
-    """Run ``fn`` (which returns a measurement) ``repeats`` times; the median and all values."""
-    values = [fn() for _ in range(repeats)]
-    return statistics.median(values), values
 
 
 def timed(fn: Callable[[], Any]) -> float:

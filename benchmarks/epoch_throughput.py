@@ -10,15 +10,18 @@ side in one process, training samples per second for:
 - floor: forward/backward/step on one pre-made batch, repeated, with the same model
   as the trainable (channels-last weights for the CNN).
 
-Each figure is the median of REPEATS runs of STEPS batches; "epoch s" is 54,000
+Each rate is the median of REPEATS runs of STEPS batches of 64 images (the same
+number of images at every batch size); the ratios are medians of per-repeat
+ratios, the three ways running back to back in each repeat. "epoch s" is 54,000
 training images (60,000 less the 10% validation split) at that rate.
 
-    python benchmarks/epoch_throughput.py [--repeats 3] [--steps 150] [--batch-sizes 16,64,256]
+    python benchmarks/epoch_throughput.py [--repeats 5] [--steps 100] [--batch-sizes 16,64,256]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, median_of, save, table, timed
+from common import machine, save, table, timed
 
 from trainables import TRAINABLES
 from trainables.configs import CnnConfig
@@ -114,8 +117,8 @@ def trainable(root: Path, model: str, batch: int, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=150, help="batches per measurement")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=100, help="batches of 64 per measurement")
     parser.add_argument("--batch-sizes", default="16,64,256")
     parser.add_argument("--models", default="mlp,cnn")
     args = parser.parse_args()
@@ -127,10 +130,17 @@ def main() -> None:
         for model in args.models.split(","):
             for batch in (int(b) for b in args.batch_sizes.split(",")):
                 steps = max(20, args.steps * 64 // batch)
-                case = (model, batch, steps)
-                ours, _ = median_of(args.repeats, lambda c=case: trainable(root, *c))
-                seed, _ = median_of(args.repeats, lambda c=case: seed_path(root, *c))
-                low, _ = median_of(args.repeats, lambda c=case: floor(*c))
+                # The three ways run back to back in each repeat, and the ratios are taken
+                # within a repeat: this machine's speed drifts from minute to minute.
+                runs = [
+                    (
+                        trainable(root, model, batch, steps),
+                        seed_path(root, model, batch, steps),
+                        floor(model, batch, steps),
+                    )
+                    for _ in range(args.repeats)
+                ]
+                ours, seed, low = (statistics.median(r[i] for r in runs) for i in range(3))
                 rows.append(
                     {
                         "model": model,
@@ -141,8 +151,8 @@ def main() -> None:
                         "trainable epoch s": EPOCH / ours,
                         "seed epoch s": EPOCH / seed,
                         "floor epoch s": EPOCH / low,
-                        "speed-up vs seed": ours / seed,
-                        "trainable / floor time": low / ours,
+                        "speed-up vs seed": statistics.median(r[0] / r[1] for r in runs),
+                        "trainable / floor time": statistics.median(r[2] / r[0] for r in runs),
                     }
                 )
                 print(table(rows[-1:]), flush=True)

@@ -18,18 +18,27 @@ def _optuna(spec: Spec, max_concurrent: int) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" chatter
 
     class HarnessOptunaSearch(OptunaSearch):
-        """OptunaSearch that records invalid trials as FAIL instead of a value.
+        """OptunaSearch that tells Optuna how each trial really ended.
 
-        An invalid config (an impossible Conv2d, say) says nothing about how good its
-        region is, so TPE should skip it, as Optuna does with failed trials. A
-        diverged trial, by contrast, completes with the spec's finite worst value.
+        - invalid (an impossible Conv2d, say): FAIL. It says nothing about how good
+          its region is, so TPE skips it, as Optuna does with failed trials.
+        - stopped by the scheduler before its last epoch (ASHA): PRUNED. Ray's own
+          OptunaSearch records such a trial as COMPLETE with its value at the rung
+          where it stopped, so TPE compares 2-epoch and 20-epoch accuracies as if
+          they were alike. Pruned, TPE ranks it by its intermediate values (which
+          Ray reports each epoch) against others at the same step.
+        - diverged: COMPLETE with the spec's finite worst value, so TPE learns where
+          training blows up.
         """
 
         def on_trial_complete(
             self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
         ) -> None:
-            if result and result.get("status") == "invalid":
+            status = (result or {}).get("status")
+            if status == "invalid":
                 result, error = None, True
+            elif status == "running":  # no result of its own last epoch: stopped early
+                result, error = None, False  # Ray's OptunaSearch tells PRUNED
             super().on_trial_complete(trial_id, result, error)
 
     searcher = HarnessOptunaSearch(metric=METRIC, mode=spec.mode, seed=spec.search.seed)

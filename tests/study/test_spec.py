@@ -247,3 +247,24 @@ def test_missing_full_mnist_is_refused_before_ray_starts(tmp_path, monkeypatch):
     with pytest.raises(SpecError, match="config.dataset: dataset='mnist': files not found under"):
         run_study(spec, storage=tmp_path / "st")
     assert not (tmp_path / "st").exists()
+
+
+def test_optuna_is_told_how_each_trial_ended():
+    """Invalid -> FAIL, stopped by the scheduler -> PRUNED, diverged -> COMPLETE (worst)."""
+    from study.searchers import make_searcher
+
+    s = spec(metric="val_acc", num_samples=3)
+    searcher = make_searcher(s, 3)
+    searcher.set_search_properties("objective", "max", {"lr": s.space["lr"].to_ray()})
+    endings = {
+        "a": {"status": "invalid", "objective": 0.0},
+        "b": {"status": "running", "objective": 0.6},
+        "c": {"status": "diverged", "objective": 0.0},
+    }
+    for trial_id, last in endings.items():
+        assert searcher.suggest(trial_id) is not None
+        searcher.on_trial_result(trial_id, {**last, "training_iteration": 1})
+        searcher.on_trial_complete(trial_id, {**last, "training_iteration": 1})
+    states = {t.number: (t.state.name, t.value) for t in searcher.searcher._ot_study.trials}
+    # A pruned trial keeps its last intermediate value (step 1) for TPE to rank it by.
+    assert states == {0: ("FAIL", None), 1: ("PRUNED", 0.6), 2: ("COMPLETE", 0.0)}
