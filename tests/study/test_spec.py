@@ -244,7 +244,7 @@ def test_missing_full_mnist_is_refused_before_ray_starts(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("Ray was started"))
     spec = {**BASE, "config": {"dataset": "mnist", "data_root": str(tmp_path / "nowhere")}}
-    with pytest.raises(SpecError, match="config.dataset: dataset='mnist': files not found under"):
+    with pytest.raises(SpecError, match=r"config\.dataset: dataset=.mnist.: files not found under"):
         run_study(spec, storage=tmp_path / "st")
     assert not (tmp_path / "st").exists()
 
