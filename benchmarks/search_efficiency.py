@@ -9,6 +9,12 @@ is what a user would have paid, and "best in 200" looks only at the first 200
 trial-epochs of each run. Each run's history is kept in benchmarks/results/.
 
     python benchmarks/search_efficiency.py [--seeds 0,1,2] [--target 0.93]
+        [--optuna-set scheduler.grace_period=4 ...] [--reuse-random] [--tag NAME]
+
+``--optuna-set`` changes the Optuna + ASHA spec (as ``study run --set`` does), to
+compare variants of it; ``--reuse-random`` reads the random runs of the last full
+run from benchmarks/results/ instead of running them again (for exploring only:
+the figures in BENCHMARKS.md come from runs side by side).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, save, table
@@ -39,15 +46,19 @@ def epochs_to(history: pd.DataFrame, accuracy: float) -> float:
     return float(hit[0] + 1) if len(hit) else float("nan")
 
 
-def run(way: str, seed: int, storage: str) -> pd.DataFrame:
+def run(way: str, seed: int, storage: str, sets: dict[str, object]) -> pd.DataFrame:
     from study import presets, run_study
+    from study.spec import apply_overrides
 
     spec = presets.load("mlp-search")
     spec["name"] = f"{way}-{seed}"
     spec["search"]["seed"] = seed
     if way == "random":
         spec.update(RANDOM)
-        spec["search"]["seed"] = seed
+        spec["search"] = {"algorithm": "random", "seed": seed}
+    else:
+        top = {k: v for k, v in sets.items() if k in ("num_samples", "max_concurrent")}
+        spec = {**apply_overrides(spec, {k: v for k, v in sets.items() if k not in top}), **top}
     folder = run_study(spec, storage=storage, report=False)
     history = pd.read_csv(folder / "history.csv")
     return history[history["epoch"] > 0]
@@ -58,7 +69,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--target", type=float, default=0.93)
     parser.add_argument("--budget", type=int, default=200, help="trial-epochs compared")
+    parser.add_argument("--optuna-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--reuse-random", action="store_true")
+    parser.add_argument("--tag", default="", help="suffix for the result files")
     args = parser.parse_args()
+    sets = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.optuna_set)}
     import ray
 
     from study import cluster
@@ -70,12 +85,18 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as storage:
         for seed in (int(s) for s in args.seeds.split(",")):
-            runs = {way: run(way, seed, storage) for way in ("random", "optuna_asha")}
+            if args.reuse_random:
+                runs = {"random": pd.read_csv(RESULTS / f"search_random_{seed}.csv")}
+            else:
+                runs = {"random": run("random", seed, storage, sets)}
+            runs["optuna_asha"] = run("optuna_asha", seed, storage, sets)
             random_best = float(runs["random"]["test_acc"].max())
             RESULTS.mkdir(exist_ok=True)
             for way, history in runs.items():
+                if way == "random" and args.reuse_random:
+                    continue
                 history.assign(way=way, seed=seed).to_csv(
-                    RESULTS / f"search_{way}_{seed}.csv", index=False
+                    RESULTS / f"search_{way}_{seed}{args.tag}.csv", index=False
                 )
                 within = arrival(history).head(args.budget)
                 rows.append(
@@ -96,8 +117,14 @@ def main() -> None:
     print("\nmedians over seeds:\n" + table(medians.to_dict("records")))
     print(
         save(
-            "search_efficiency",
-            {"rows": rows, "medians": medians.to_dict("records"), "target": args.target},
+            f"search_efficiency{args.tag}",
+            {
+                "rows": rows,
+                "medians": medians.to_dict("records"),
+                "target": args.target,
+                "optuna_set": sets,
+                "reused_random": args.reuse_random,
+            },
         )
     )
 

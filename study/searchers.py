@@ -41,7 +41,12 @@ def _optuna(spec: Spec, max_concurrent: int) -> Any:
                 result, error = None, False  # Ray's OptunaSearch tells PRUNED
             super().on_trial_complete(trial_id, result, error)
 
-    searcher = HarnessOptunaSearch(metric=METRIC, mode=spec.mode, seed=spec.search.seed)
+    # Optuna 5's TPE models the parameters jointly (multivariate) and lies about
+    # running trials (constant_liar) by default; both suit concurrent trials.
+    sampler = optuna.samplers.TPESampler(
+        seed=spec.search.seed, n_startup_trials=spec.search.n_startup_trials
+    )
+    searcher = HarnessOptunaSearch(metric=METRIC, mode=spec.mode, sampler=sampler)
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
 

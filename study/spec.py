@@ -73,6 +73,8 @@ class Interrupted(StudyError):
 class Search:
     algorithm: str = "optuna"
     seed: int | None = 0
+    # Optuna TPE only: random trials before TPE models the results (Optuna's default).
+    n_startup_trials: int = 10
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,12 @@ class Spec:
     checkpoint: bool = True
     description: str = ""
 
+    def _search_dict(self) -> dict[str, Any]:
+        out = vars(self.search).copy()
+        if self.search.algorithm != "optuna":
+            out.pop("n_startup_trials")  # an optuna-only key: refused for the others
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec as plain data (what ``spec.yaml`` holds)."""
         out: dict[str, Any] = {
@@ -118,7 +126,7 @@ class Spec:
             "metric": self.metric,
             "mode": self.mode,
             "num_samples": self.num_samples,
-            "search": vars(self.search).copy(),
+            "search": self._search_dict(),
             "scheduler": vars(self.scheduler).copy(),
             "resources": vars(self.resources).copy(),
             "max_concurrent": self.max_concurrent,
@@ -200,11 +208,19 @@ def check_name(name: Any) -> str:
 
 def _search(raw: Any) -> Search:
     raw = _mapping(raw, "search")
-    _keys(raw, ("algorithm", "seed"), "search")
+    _keys(raw, ("algorithm", "seed", "n_startup_trials"), "search")
+    algorithm = _choice(raw.get("algorithm", "optuna"), ALGORITHMS, "search.algorithm")
     seed = raw.get("seed", 0)
     if seed is not None:
         _number(seed, "search.seed", low=0, integer=True, high=2**31 - 1)
-    return Search(_choice(raw.get("algorithm", "optuna"), ALGORITHMS, "search.algorithm"), seed)
+    if "n_startup_trials" in raw and algorithm != "optuna":
+        raise SpecError(
+            f"search.n_startup_trials: applies to algorithm optuna only, not {algorithm}"
+        )
+    startup = _number(
+        raw.get("n_startup_trials", 10), "search.n_startup_trials", low=0, integer=True, high=10**6
+    )
+    return Search(algorithm, seed, startup)
 
 
 def _scheduler(raw: Any) -> Scheduler:

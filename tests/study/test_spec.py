@@ -53,6 +53,12 @@ def test_a_full_spec_is_typed():
             ["search.algorithm", "'bayes'", "optuna, random, grid"],
         ),
         ({"search": {"algorithm": "optuna", "sampler": "tpe"}}, ["search: unknown key 'sampler'"]),
+        ({"search": {"n_startup_trials": -1}}, ["search.n_startup_trials", ">= 0", "-1"]),
+        ({"search": {"n_startup_trials": 2.5}}, ["search.n_startup_trials", "an integer"]),
+        (
+            {"search": {"algorithm": "random", "n_startup_trials": 3}},
+            ["search.n_startup_trials", "optuna only", "random"],
+        ),
         ({"scheduler": {"name": "pbt"}}, ["scheduler.name", "'pbt'", "asha, fifo"]),
         ({"scheduler": {"name": "asha", "max_t": 2, "grace_period": 5}}, ["grace_period <= max_t"]),
         ({"scheduler": {"name": "asha", "reduction_factor": 1}}, ["reduction_factor", "> 1"]),
@@ -268,3 +274,16 @@ def test_optuna_is_told_how_each_trial_ended():
     states = {t.number: (t.state.name, t.value) for t in searcher.searcher._ot_study.trials}
     # A pruned trial keeps its last intermediate value (step 1) for TPE to rank it by.
     assert states == {0: ("FAIL", None), 1: ("PRUNED", 0.6), 2: ("COMPLETE", 0.0)}
+
+
+def test_n_startup_trials_reaches_tpe_and_round_trips():
+    from study.searchers import make_searcher
+
+    s = spec(search={"algorithm": "optuna", "seed": 1, "n_startup_trials": 3})
+    assert build_spec(s.to_dict()) == s
+    sampler = make_searcher(s, 2).searcher._sampler
+    assert sampler._n_startup_trials == 3
+    assert spec().search.n_startup_trials == 10  # Optuna's own default
+    random = spec(search={"algorithm": "random"})
+    assert "n_startup_trials" not in random.to_dict()["search"]
+    assert build_spec(random.to_dict()) == random
