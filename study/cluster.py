@@ -63,10 +63,13 @@ def log_level() -> int:
 def connect(address: str | None) -> bool:
     """Make sure Ray is up; True when this call started it (and so should stop it).
 
-    Without an address Ray runs locally with no dashboard and with every service on
-    127.0.0.1: a dashboard reachable from the network has been a remote-code-execution
-    hole in Ray deployments. With one (``auto``, ``HOST:PORT`` or ``ray://...``) it joins
-    that cluster.
+    Without an address a new local Ray starts, with no dashboard: a dashboard reachable
+    from the network has been a remote-code-execution hole in Ray deployments. Ray
+    2.60 binds its gRPC servers (GCS, raylet, workers) on every interface whatever
+    the node IP (``_node_ip_address="127.0.0.1"`` is mapped back to the host's IP),
+    so those ports rely on Ray's token authentication, on by default; with
+    RAY_AUTH_MODE=disabled they are open, and this warns. With an address (``auto``,
+    ``HOST:PORT`` or ``ray://...``) it joins that cluster.
     """
     import ray
 
@@ -75,13 +78,20 @@ def connect(address: str | None) -> bool:
         return False
     if address:
         _use_token_if_available()
+    elif os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+        log.warning(
+            "RAY_AUTH_MODE=disabled: the local Ray's ports accept unauthenticated "
+            "connections from the network"
+        )
     try:
         if address:
             ray.init(address=address, logging_level=log_level(), log_to_driver=False)
         else:
             ray.init(
+                # "local": always a new instance. Without it ray.init() would join a
+                # cluster started earlier with 'ray start' on this machine, if any.
+                address="local",
                 include_dashboard=False,
-                _node_ip_address="127.0.0.1",
                 logging_level=log_level(),
                 log_to_driver=False,
             )
