@@ -8,6 +8,7 @@ from typing import Any
 
 from ray import tune
 
+from . import ledger
 from .space import decode
 from .spec import Spec
 
@@ -19,13 +20,21 @@ def _fmt(value: Any) -> str:
 
 
 class TrialLines(tune.Callback):
-    """Logs ``trial <id> <status> <metric>=<value> <params>`` as each trial ends."""
+    """Logs ``trial <id> <status> <metric>=<value> <params>`` as each trial ends, and keeps
+    the records that let ``study resume`` survive a SIGKILL (ledger.py)."""
 
     def __init__(self, spec: Spec) -> None:
         self.metric = spec.metric
         self.space = dict(spec.space)
         self.params = list(spec.space) + (["variant"] if spec.variants else [])
         self.done = 0
+        self.backup = ledger.StateBackup()
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        """Ray saves its experiment state within a step: back up what it saved."""
+        if trials:
+            trial = trials[0]
+            self.backup.after_step(Path(trial.local_experiment_path), Path(trial.path).parent)
 
     def _line(self, trial: Any, status: str, extra: str = "") -> None:
         self.done += 1
@@ -46,11 +55,18 @@ class TrialLines(tune.Callback):
         )
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        _record(trial, "TERMINATED")  # durable before it is shown
         status = (trial.last_result or {}).get("status", "completed")
         self._line(trial, "stopped" if status == "running" else status)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        _record(trial, "ERROR")
         self._line(trial, "error", _last_error_line(trial))
+
+
+def _record(trial: Any, ray_status: str) -> None:
+    result = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
+    ledger.record(Path(trial.path).parent, trial.trial_id, ray_status, result)
 
 
 def _last_error_line(trial: Any) -> str:

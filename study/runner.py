@@ -14,7 +14,7 @@ import yaml
 
 from trainables import InvalidConfig
 
-from . import cluster, presets
+from . import cluster, ledger, presets
 from .searchers import METRIC, make_scheduler, make_searcher
 from .spec import (
     Interrupted,
@@ -233,7 +233,7 @@ def _finish(
 ) -> Path:
     """Write the tables, the wall time, the summary and the report; raise Interrupted when
     trials were left unfinished (after writing everything)."""
-    trials, history = build_tables(results, spec, plan, _ray_statuses(folder))
+    trials, history = build_tables(results, spec, plan, _ray_statuses(folder), ledger.read(folder))
     write_tables(folder, trials, history)
     _add_wall_time(folder, time.monotonic() - started)
     counts = status_counts(trials)
@@ -421,6 +421,7 @@ def _resume_one(folder: Path, report: bool) -> Path:
         Resources(**run_info["resources"]) if "resources" in run_info else _resources(spec, None)
     )
     plan = make_plan(spec, resources)
+    ledger.repair_state(folder)
     if not tune.Tuner.can_restore(str(folder)):
         raise StudyError(f"{folder}: Ray Tune has no experiment state to resume here")
     tuner = tune.Tuner.restore(

@@ -94,12 +94,33 @@ def _best_row(history: pd.DataFrame, mode: str) -> pd.Series | None:
     return history.loc[index]
 
 
+def _original(
+    last: dict[str, Any], history: pd.DataFrame, first_end: dict[str, Any] | None
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A trial that had ended before a SIGKILL and was run again by ``study resume``
+    (see ledger.py): the result of its first end, and each of its epochs once."""
+    if not first_end or first_end.get("ray_status") != "TERMINATED":
+        return last, history
+    original = first_end["result"]
+    if not history.empty and "iteration" in history:
+        upto = original.get("training_iteration", math.inf)
+        history = history.drop_duplicates("iteration", keep="first")
+        history = history[history["iteration"] <= upto].reset_index(drop=True)
+    return {**last, **original}, history
+
+
 def trial_row(
-    result: Any, spec: Spec, plan: TrialPlan, history: pd.DataFrame, ray_status: str | None
+    result: Any,
+    spec: Spec,
+    plan: TrialPlan,
+    history: pd.DataFrame,
+    ray_status: str | None,
+    last: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One trials.csv row for a Ray Tune Result (``ray_status``: Ray's own trial status)."""
+    """One trials.csv row for a Ray Tune Result (``ray_status``: Ray's own trial status;
+    ``last``: its last result, if not the Result's own)."""
     trial_id = _trial_id(result)
-    last = dict(result.metrics or {})
+    last = dict(result.metrics or {}) if last is None else last
     status, reason = _status(last, result.error, ray_status)
     config = trial_config(plan, dict(result.config or {}), trial_id)
     row: dict[str, Any] = {"trial_id": trial_id, "status": status, "reason": reason}
@@ -110,7 +131,11 @@ def trial_row(
     )
     metric_columns = [c for c in history.columns if c not in NOT_METRICS]
     for column in metric_columns:
-        row[column] = history[column].iloc[-1] if not history.empty else math.nan
+        row[column] = (
+            (last[column] if column in last else history[column].iloc[-1])
+            if not history.empty
+            else math.nan
+        )
     best = _best_row(history, spec.mode)
     if best is not None:
         for column in metric_columns:
@@ -132,15 +157,24 @@ def _trial_id(result: Any) -> str:
 
 
 def build_tables(
-    results: Any, spec: Spec, plan: TrialPlan, ray_statuses: dict[str, str]
+    results: Any,
+    spec: Spec,
+    plan: TrialPlan,
+    ray_statuses: dict[str, str],
+    first_ends: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(trials, history) DataFrames from a Ray Tune ResultGrid and Ray's trial statuses."""
+    """(trials, history) DataFrames from a Ray Tune ResultGrid, Ray's trial statuses and
+    the ledger's first end of each trial (``ledger.read``)."""
     rows, histories = [], []
     for result in results:
         trial_id = _trial_id(result)
-        history = _history_frame(result, trial_id)
+        last, history = _original(
+            dict(result.metrics or {}),
+            _history_frame(result, trial_id),
+            (first_ends or {}).get(trial_id),
+        )
         histories.append(history)
-        rows.append(trial_row(result, spec, plan, history, ray_statuses.get(trial_id)))
+        rows.append(trial_row(result, spec, plan, history, ray_statuses.get(trial_id), last))
     trials = pd.DataFrame(rows)
     if not trials.empty:
         trials = trials.sort_values("trial_id", kind="stable").reset_index(drop=True)

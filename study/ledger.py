@@ -1,0 +1,158 @@
+"""What survives a SIGKILL of the driver: a ledger of finished trials and a state backup.
+
+Ray Tune writes trial results and its experiment state to a staging folder under
+Ray's session directory, and copies that folder to the experiment folder every
+10 s or more, file by file, in place. A driver killed with SIGKILL therefore
+leaves the experiment folder up to one copy behind, and if the kill lands during
+a copy, with an empty or truncated experiment state that Ray cannot resume from
+(measured: a kill 10 s into a study left a 0-byte experiment_state file, and
+Tuner.restore then quietly started a wrong experiment). Two records guard this:
+
+- ``finished.jsonl``: each trial's end is appended straight into the experiment
+  folder and fsync'ed before its line is printed. ``study resume`` reports such a
+  trial with the result of its first end (its original result), even when Ray's
+  older state made it run the trial again, and drops the epochs the rerun repeated.
+- ``.study-state/``: after each step in which Ray saved its experiment state,
+  the saved files (experiment state, searcher state) are copied here, each
+  written to a temporary name and renamed, so the copy is whole or absent.
+  Before resuming, a set of Ray's files that is empty or cut short is replaced
+  by this copy, taken at the same moment for all the files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+LEDGER = "finished.jsonl"
+BACKUP = ".study-state"
+STATE_PREFIXES = (
+    "experiment_state-",
+    "searcher-state-",
+    "search_gen_state-",
+    "basic-variant-state-",
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no nan/inf; read back as float by _number
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _number(value: Any) -> Any:
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    return value
+
+
+def record(folder: Path, trial_id: str, ray_status: str, result: dict[str, Any]) -> None:
+    """Append one finished trial (its Ray status and last result), durably."""
+    line = json.dumps({"trial_id": trial_id, "ray_status": ray_status, "result": _plain(result)})
+    try:
+        with open(folder / LEDGER, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:  # the study goes on; only a later SIGKILL would lose it
+        log.warning("could not record trial %s in %s: %s", trial_id, folder / LEDGER, exc)
+
+
+def read(folder: Path) -> dict[str, dict[str, Any]]:
+    """trial_id -> its first record (the original end); unreadable lines are skipped."""
+    path = folder / LEDGER
+    if not path.is_file():
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+            trial_id = str(entry["trial_id"])
+            result = {k: _number(v) for k, v in dict(entry["result"]).items()}
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a kill
+        found.setdefault(trial_id, {"ray_status": entry.get("ray_status"), "result": result})
+    return found
+
+
+class StateBackup:
+    """Copies Ray's freshly saved experiment-state files from its staging folder."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, int]] = {}
+
+    def after_step(self, staging: Path, folder: Path) -> None:
+        try:
+            files = [
+                p for p in staging.iterdir() if p.is_file() and p.name.startswith(STATE_PREFIXES)
+            ]
+        except OSError:
+            return
+        changed = []
+        for path in files:
+            stat = path.stat()
+            if self._seen.get(path.name) != (stat.st_mtime_ns, stat.st_size):
+                changed.append(path)
+                self._seen[path.name] = (stat.st_mtime_ns, stat.st_size)
+        if not changed:
+            return
+        target = folder / BACKUP
+        try:
+            target.mkdir(exist_ok=True)
+            for path in files:  # the whole set, so that it stays consistent
+                tmp = target / f".{path.name}.tmp"
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, target / path.name)
+        except OSError as exc:
+            log.warning("could not back up the experiment state to %s: %s", target, exc)
+
+
+def _whole(path: Path) -> bool:
+    """Whether a state file looks complete: non-empty, valid JSON or a pickle with its end."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    if not data:
+        return False
+    if data.startswith(b"\x80"):  # a pickle (whatever its name says) ends with STOP
+        return data.endswith(b".")
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
+
+
+def repair_state(folder: Path) -> list[str]:
+    """Before resuming: where Ray's state files in ``folder`` are cut short or missing
+    beside the backup, put the backup's set in place. Returns the names replaced."""
+    backup = folder / BACKUP
+    if not backup.is_dir():
+        return []
+    saved = [p for p in backup.iterdir() if p.is_file() and not p.name.startswith(".")]
+    broken = [p for p in saved if not _whole(folder / p.name)]
+    if not broken or not all(_whole(p) for p in saved):
+        return []
+    for path in saved:
+        tmp = folder / f".{path.name}.tmp"
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, folder / path.name)
+    log.warning(
+        "%s: Ray's saved state was cut short (%s); resuming from the harness's copy",
+        folder,
+        ", ".join(p.name for p in broken),
+    )
+    return [p.name for p in saved]
