@@ -20,11 +20,19 @@ EXIT_INTERRUPTED = 130
 EXIT_FAILURE = 1
 
 
+def one_line(text: object) -> str:
+    """``text`` on one line: newlines and other unprintable characters (a key named
+    "\\n" in a spec, say) are shown escaped, so an error is always exactly one line."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text)
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit 2), as for every other bad input."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"error: {self.prog}: {message}\n")
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {one_line(message)}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,12 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(COMMANDS[args.command](args))
     except Interrupted as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (StudyError, trainables.InvalidConfig, AnalysisError) as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted; continue with: study resume EXPERIMENT_DIR", file=sys.stderr)
@@ -187,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"error: unexpected {type(exc).__name__}: {exc}; rerun with --debug for the traceback",
+            f"error: unexpected {type(exc).__name__}: {one_line(exc)}; "
+            "rerun with --debug for the traceback",
             file=sys.stderr,
         )
         return EXIT_FAILURE
