@@ -57,3 +57,14 @@ if "flaky" not in trainables.REGISTRY:
             "flaky", flaky, FlakyConfig, ("resumed_from",), True, "test-only: fails on demand"
         )
     )
+    # The same without checkpoints: the study layer gives it none, so a retry starts over.
+    trainables.register(
+        trainables.TrainableInfo(
+            "flaky_plain",
+            flaky,
+            FlakyConfig,
+            ("resumed_from",),
+            False,
+            "test-only: fails on demand, no checkpoints",
+        )
+    )

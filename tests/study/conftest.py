@@ -8,12 +8,17 @@ $STUDY_HARNESS_TRAINABLES and PYTHONPATH, so they know the test-only trainables.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+from . import procs
 
 PLUGINS = Path(__file__).parent.parent / "plugins"
 RAY = str(Path(sys.executable).parent / "ray")
@@ -49,11 +54,15 @@ def ray_address():
     cluster.configure_env()
     port = _free_port()
     env = study_env()
+    # A folder of its own (short: Ray puts Unix sockets in it), so that teardown stops
+    # this node's processes only, not another Ray on the machine ('ray stop' would).
+    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
     started = subprocess.run(
         [
             RAY,
             "start",
             "--head",
+            f"--temp-dir={temp_dir}",
             "--node-ip-address=127.0.0.1",
             f"--port={port}",
             "--num-cpus=2",
@@ -74,4 +83,13 @@ def ray_address():
         yield address
     finally:
         ray.shutdown()
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_node(temp_dir)
+
+
+def stop_node(temp_dir: str) -> None:
+    """Stop the Ray processes of the node started with ``temp_dir``, then remove it."""
+    found = procs.with_marker(temp_dir)
+    procs.kill(found, signal.SIGTERM)
+    procs.kill(procs.wait_gone(found, 10))
+    procs.wait_gone(found, 10)
+    shutil.rmtree(temp_dir, ignore_errors=True)

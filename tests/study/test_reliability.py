@@ -1,0 +1,351 @@
+"""Reliability: a killed driver, crashing trials, a lost worker node, and a 200-trial load.
+
+These run real studies as subprocesses, as a user would, and are marked slow
+(CI runs them; ``pytest -m "not slow"`` skips them).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from study import resume_study
+
+from . import procs
+from .conftest import _free_port, stop_node, study_env
+
+STUDY = str(Path(sys.executable).parent / "study")
+pytestmark = pytest.mark.slow
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [STUDY, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=study_env(),
+    )
+
+
+def _read_until(proc: subprocess.Popen, count: int, what: str, timeout: float) -> list[str]:
+    """Lines of ``proc``'s stdout until ``count`` of them contain ``what``."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while sum(what in line for line in seen) < count and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+    return seen
+
+
+def _result_lines(trial_dir: Path) -> list[dict]:
+    path = trial_dir / "result.json"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_sigkilled_driver_resumes_without_losing_or_repeating_trials(ray_address, tmp_path):
+    spec = tmp_path / "kill.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "kill",
+                "trainable": "flaky",
+                "metric": "loss",
+                "mode": "min",
+                "search": {"algorithm": "grid"},
+                "config": {"epochs": 3, "sleep": 0.5},
+                "space": {"value": {"grid": [1, 2, 3, 4, 5, 6]}},
+            }
+        )
+    )
+    storage = tmp_path / "st"
+    proc = _spawn("run", str(spec), "--storage", str(storage), "--address", ray_address)
+    seen = _read_until(proc, 2, " completed ", timeout=120)
+    proc.kill()  # SIGKILL: no handler runs, nothing is flushed or written on the way out
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    finished = {line.split()[1] for line in seen if " completed " in line}
+    assert len(finished) >= 2
+    folder = storage / "kill"
+    assert not (folder / "trials.csv").exists()  # the driver had no chance to write it
+    # What each finished trial had reported when the driver died.
+    # What each finished trial had reported, from the ledger written as it ended.
+    # (Ray's own copy in the folder may be up to 10 s older: ledger.py.)
+    ledger = [json.loads(line) for line in (folder / "finished.jsonl").read_text().splitlines()]
+    original = {e["trial_id"]: e["result"] for e in ledger}
+    assert finished <= set(original)
+    # A kill during Ray's copy of its state leaves the file empty (seen in this test
+    # once in a few runs); make that happen every time, so the backup is exercised.
+    (state,) = folder.glob("experiment_state-*.json")
+    state.write_bytes(b"")
+
+    assert resume_study(folder, report=False) == folder
+    after = pd.read_csv(folder / "trials.csv").set_index("trial_id")
+    assert len(after) == 6 and after.index.is_unique
+    assert (after["status"] == "completed").all()
+    assert sorted(after["config/value"]) == [1, 2, 3, 4, 5, 6]
+    for tid, last in original.items():  # finished before the kill: the original result
+        assert after.loc[tid, "loss"] == last["loss"] == after.loc[tid, "config/value"] / 3
+        assert after.loc[tid, "time_s"] == pytest.approx(last["time_total_s"])
+    history = pd.read_csv(folder / "history.csv")
+    assert history.groupby("trial_id")["epoch"].apply(sorted).tolist() == [[1, 2, 3]] * 6
+
+
+@pytest.mark.parametrize(("trainable", "resumes_from"), [("flaky", 1), ("flaky_plain", 0)])
+def test_a_trial_whose_process_dies_is_retried(ray_address, tmp_path, trainable, resumes_from):
+    """From its last checkpoint where the trainable checkpoints, else from the start."""
+    from study import run_study
+
+    marker = tmp_path / "died-once"
+    folder = run_study(
+        {
+            "name": "exit",
+            "trainable": trainable,
+            "metric": "loss",
+            "mode": "min",
+            "search": {"algorithm": "grid"},
+            "max_failures": 1,
+            "config": {"epochs": 3, "fail_at": 2, "how": "exit"},
+            "space": {"marker": {"grid": ["", str(marker)]}},
+        },
+        storage=tmp_path,
+        report=False,
+    )
+    trials = pd.read_csv(folder / "trials.csv")
+    always = trials.loc[trials["config/marker"].isna()].iloc[0]
+    once = trials.loc[trials["config/marker"] == str(marker)].iloc[0]
+    # The process exited at epoch 2 once; the retry went on and finished.
+    assert once["status"] == "completed" and once["epoch"] == 3
+    assert once["resumed_from"] == resumes_from
+    # Exiting every time: given up after max_failures retries, with what Ray saw.
+    assert always["status"] == "error"
+    error = Path(always["error_file"]).read_text()
+    assert "Failure # 2" in error and "The actor died unexpectedly" in error
+    assert "died" in always["reason"]
+
+
+def _ray_start(*args: str, env: dict[str, str]) -> None:
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "ray"), "start", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path):
+    """A head and a worker node on this machine (one CPU each); the worker node is
+    killed (SIGKILL to its raylet and everything under it) while it runs a trial."""
+    env = study_env()
+    temp_dir = tempfile.mkdtemp(prefix="rl", dir="/tmp")
+    port, node_port = _free_port(), _free_port()
+    head = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0"]
+    try:
+        _ray_start(
+            "--head",
+            f"--port={port}",
+            f"--temp-dir={temp_dir}",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            *head,
+            env=env,
+        )
+        address = f"127.0.0.1:{port}"
+        join = {**env, "RAY_AUTH_MODE": "token"}  # Ray 2.60 clusters use token auth
+        _ray_start(f"--address={address}", f"--node-manager-port={node_port}", *head, env=join)
+        raylet = next(
+            p
+            for p in procs.with_marker(f"--node_manager_port={node_port}")
+            if "raylet" in procs.cmdline(p)
+        )
+        spec = tmp_path / "lost.yaml"
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "lost",
+                    "trainable": "flaky",
+                    "metric": "loss",
+                    "mode": "min",
+                    "search": {"algorithm": "grid"},
+                    "max_failures": 3,
+                    "max_concurrent": 2,
+                    "config": {"epochs": 4, "sleep": 0.5},
+                    "space": {"value": {"grid": [1, 2, 3, 4]}},
+                }
+            )
+        )
+        proc = _spawn("run", str(spec), "--storage", str(tmp_path / "st"), "--address", address)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+            "ImplicitFunc" in procs.cmdline(p) for p in procs.descendants(raylet)
+        ):
+            time.sleep(0.2)
+        assert time.monotonic() < deadline, "no trial started on the worker node"
+        time.sleep(1.5)  # into the trial's epochs
+        procs.kill(procs.descendants(raylet) | {raylet})
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-2000:]
+    finally:
+        stop_node(temp_dir)
+        procs.kill(procs.with_marker(f"--node_manager_port={node_port}"))
+    folder = tmp_path / "st" / "lost"
+    trials = pd.read_csv(folder / "trials.csv")
+    assert len(trials) == 4 and (trials["status"] == "completed").all(), trials["reason"]
+    assert (trials["epoch"] == 4).all()
+    errors = [p.read_text() for p in folder.glob("*/error.txt")]
+    assert any("Failure # 1" in text for text in errors), "no trial was retried"
+
+
+LOAD_SPEC = {
+    "name": "load",
+    "trainable": "linear_w",
+    "metric": "loss",
+    "mode": "min",
+    "num_samples": 200,
+    "search": {"algorithm": "random", "seed": 0},
+    "config": {"epochs": 20},
+    "space": {"lr": {"loguniform": [1.0e-4, 1.0]}},
+}
+
+
+class _Watcher(threading.Thread):
+    """Samples the listening sockets of a process tree while it runs."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.seen: dict[int, str] = {}
+        self.sockets: set[tuple[str, str]] = set()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            tree = procs.descendants(self.pid) | {self.pid}
+            for pid in tree:
+                self.seen.setdefault(pid, procs.cmdline(pid))
+            for pid, address in procs.listening(tree):
+                self.sockets.add((self.seen.get(pid) or procs.cmdline(pid), address))
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def load_study(tmp_path_factory):
+    """A 200-trial linear_w study on the private local Ray that ``study run`` starts."""
+    tmp = tmp_path_factory.mktemp("load")
+    spec = tmp / "load.yaml"
+    spec.write_text(yaml.safe_dump(LOAD_SPEC))
+    env = {k: v for k, v in study_env().items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen(
+        [STUDY, "run", str(spec), "--storage", str(tmp / "st"), "--no-report"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    watcher = _Watcher(proc.pid)
+    watcher.start()
+    out, err = proc.communicate(timeout=400)
+    watcher.stop.set()
+    watcher.join()
+    return {"proc": proc, "out": out, "err": err, "folder": tmp / "st" / "load", "w": watcher}
+
+
+def test_a_200_trial_study_accounts_for_every_trial(load_study):
+    assert load_study["proc"].returncode == 0, load_study["err"][-2000:]
+    trials = pd.read_csv(load_study["folder"] / "trials.csv")
+    assert len(trials) == 200 and trials["trial_id"].is_unique
+    assert set(trials["status"]) <= {"completed", "diverged"}
+    assert (trials["epochs"] == 20).sum() + (trials["status"] == "diverged").sum() == 200
+    assert (
+        sum(" completed " in x or " diverged " in x for x in load_study["out"].splitlines()) == 200
+    )
+    history = pd.read_csv(load_study["folder"] / "history.csv")
+    assert set(history["trial_id"]) == set(trials["trial_id"])
+
+
+def test_a_finished_study_leaves_no_process_behind(load_study):
+    ray_pids = [pid for pid, line in load_study["w"].seen.items() if pid != load_study["proc"].pid]
+    assert any("raylet" in load_study["w"].seen[p] for p in ray_pids)  # the watcher saw Ray
+    assert procs.wait_gone(ray_pids, timeout=30) == []
+
+
+def test_local_ray_has_no_dashboard_and_only_ray_grpc_ports(load_study):
+    sockets = load_study["w"].sockets
+    assert sockets, "no listening socket was seen"
+    assert not any(
+        "dashboard" in line.lower() and "agent" not in line.lower() for line, _ in sockets
+    )
+    assert not any(address.endswith(":8265") for _, address in sockets)  # the dashboard's port
+    for line, address in sockets:
+        if not procs.is_loopback(address):
+            # Ray 2.60's own gRPC servers: node-to-node traffic, token-authenticated.
+            assert any(
+                name in line
+                for name in ("gcs_server", "raylet", "ray::", "runtime_env/agent", "study run")
+            ), (line, address)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Ray 2.60 binds its gRPC servers (GCS, raylet, workers) on all interfaces; "
+    "no Ray setting restricts them to 127.0.0.1 (README: Guarantees)",
+)
+def test_local_ray_listens_on_loopback_only(load_study):
+    outside = [(line[:60], a) for line, a in load_study["w"].sockets if not procs.is_loopback(a)]
+    assert not outside, outside
+
+
+def test_a_client_without_the_token_is_refused(load_study, tmp_path):
+    """The ports Ray opens beyond 127.0.0.1 refuse a driver that lacks this machine's token."""
+    del load_study  # its Ray has stopped; start a local one to knock on
+    code = (
+        "import ray, sys\n"
+        "ray.init(address='local', include_dashboard=False, num_cpus=1)\n"
+        "print(ray.get_runtime_context().gcs_address, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    env = {**study_env(), "RAY_AUTH_MODE": "token"}
+    host = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        gcs = host.stdout.readline().strip()
+        assert gcs and not gcs.startswith("127."), gcs
+        intruder = subprocess.run(
+            [sys.executable, "-c", f"import ray; ray.init(address={gcs!r}); print('joined')"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={
+                **env,
+                "HOME": str(tmp_path),  # no ~/.ray/auth_token
+                "RAY_AUTH_TOKEN": "not-the-token",
+            },
+        )
+        assert "joined" not in intruder.stdout
+        assert intruder.returncode != 0
+        assert "auth" in (intruder.stderr + intruder.stdout).lower()
+    finally:
+        host.stdin.close()
+        host.wait(timeout=60)
