@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     resume = commands.add_parser("resume", help="continue an interrupted study")
     resume.add_argument("experiment", metavar="EXPERIMENT_DIR")
-    resume.add_argument("--address", help="join this Ray cluster instead of the recorded one")
+    resume.add_argument("--address", help="join this Ray cluster (default: a private local Ray)")
     resume.add_argument("--no-report", action="store_true", help="skip the report at the end")
 
     analyze = commands.add_parser("analyze", help="write the report of an experiment folder")

@@ -92,17 +92,29 @@ class StateBackup:
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[int, int]] = {}
+        self._files: list[Path] = []
+
+    def _state_files(self, staging: Path) -> list[Path]:
+        """Ray's state files in ``staging``, found once: Ray writes them all in the same
+        save, so the folder (which also holds a folder per trial) is listed only until
+        they appear; afterwards only these files are looked at."""
+        if not self._files:
+            try:
+                self._files = sorted(
+                    p for p in staging.iterdir() if p.name.startswith(STATE_PREFIXES)
+                )
+            except OSError:
+                return []
+        return self._files
 
     def after_step(self, staging: Path, folder: Path) -> None:
-        try:
-            files = [
-                p for p in staging.iterdir() if p.is_file() and p.name.startswith(STATE_PREFIXES)
-            ]
-        except OSError:
-            return
+        files = self._state_files(staging)
         changed = []
         for path in files:
-            stat = path.stat()
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
             if self._seen.get(path.name) != (stat.st_mtime_ns, stat.st_size):
                 changed.append(path)
                 self._seen[path.name] = (stat.st_mtime_ns, stat.st_size)
