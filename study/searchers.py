@@ -87,7 +87,13 @@ SCHEDULERS: dict[str, Callable[[Spec], Any]] = {"asha": _asha, "fifo": _fifo}
 
 
 def make_searcher(spec: Spec, max_concurrent: int) -> Any:
-    """The spec's searcher, limited to ``max_concurrent`` trials at a time."""
+    """The spec's searcher, limited to ``max_concurrent`` trials at a time.
+
+    With nothing to search (no ``space``: num_samples runs of one fixed config, or
+    only variants) there is nothing for Optuna to model, and Ray's OptunaSearch
+    refuses an empty space; the trials are then generated as a grid."""
+    if not spec.space:
+        return _basic(spec, max_concurrent)
     return SEARCHERS[spec.search.algorithm](spec, max_concurrent)
 
 

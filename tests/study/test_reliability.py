@@ -138,6 +138,55 @@ def test_a_trial_whose_process_dies_is_retried(ray_address, tmp_path, trainable,
     assert "died" in always["reason"]
 
 
+def test_a_killed_mnist_trial_resumes_from_its_epoch_checkpoint_exactly(ray_address, tmp_path):
+    """The MNIST trainables' model, optimiser, schedule and RNG state ride on Ray's
+    checkpoint each epoch: a trial whose worker is SIGKILLed mid-trial is retried from
+    its last epoch and ends exactly where an uninterrupted run ends."""
+    import torch
+
+    import trainables
+
+    config = {"dataset": "mnist5k", "epochs": 4, "lr": 0.05, "momentum": 0.9, "seed": 1}
+    config["batch_size"] = 16  # slower epochs, so the kill lands mid-trial
+    spec = tmp_path / "mlp.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "mlp",
+                "trainable": "mnist_mlp",
+                "metric": "val_acc",
+                "mode": "max",
+                "max_failures": 1,
+                "config": config,
+            }
+        )
+    )
+    proc = _spawn("run", str(spec), "--storage", str(tmp_path / "st"), "--address", ray_address)
+    folder = tmp_path / "st" / "mlp"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(
+        folder.glob("run_trial_*/checkpoint_00000[2-4]")
+    ):
+        time.sleep(0.1)
+    victims = [p for p in procs.pids() if "ray::ImplicitFunc" in procs.cmdline(p)]
+    assert victims, "no trial worker found"
+    procs.kill(victims)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err[-2000:]
+    trial = pd.read_csv(folder / "trials.csv").iloc[0]
+    assert trial["status"] == "completed" and trial["epoch"] == 4
+    assert "Failure # 1" in Path(trial["error_file"]).read_text()
+    (saved,) = folder.glob("run_trial_*/checkpoint_*/state.pt")
+    state = torch.load(saved, weights_only=False)
+    assert {"model", "optimizer", "schedule", "shuffle", "torch_rng"} <= set(state)
+    assert state["progress"]["epoch"] == 4 and state["optimizer"]["state"]  # momentum buffers
+    history = pd.read_csv(folder / "history.csv")
+    assert sorted(history["epoch"].unique()) == [1, 2, 3, 4]
+    torch.set_num_threads(1)  # as the trial ran (resources.cpu: 1)
+    straight = trainables.get("mnist_mlp").fn(config)
+    assert trial["test_acc"] == straight["test_acc"] and trial["loss"] == straight["loss"]
+
+
 def _ray_start(*args: str, env: dict[str, str]) -> None:
     out = subprocess.run(
         [str(Path(sys.executable).parent / "ray"), "start", *args],

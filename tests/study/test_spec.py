@@ -287,3 +287,14 @@ def test_n_startup_trials_reaches_tpe_and_round_trips():
     random = spec(search={"algorithm": "random"})
     assert "n_startup_trials" not in random.to_dict()["search"]
     assert build_spec(random.to_dict()) == random
+
+
+def test_a_spec_with_nothing_to_search_runs_fixed_configs():
+    """Ray's OptunaSearch refuses an empty space; num_samples runs of one config need none."""
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from study.searchers import make_searcher
+
+    s = build_spec({**BASE, "space": {}, "num_samples": 3})
+    assert s.search.algorithm == "optuna" and not s.space
+    assert isinstance(make_searcher(s, 2), BasicVariantGenerator)
