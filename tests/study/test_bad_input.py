@@ -28,26 +28,10 @@ from hypothesis import strategies as st
 
 from study import cli, cluster
 from study.runner import experiment_dir
-from study.spec import SpecError, check_name
+from study.spec import TOP_KEYS, SpecError, check_name
 
 REACHED_RAY = "REACHED RAY: a valid spec"
-SPEC_KEYS = [
-    "name",
-    "trainable",
-    "metric",
-    "mode",
-    "num_samples",
-    "search",
-    "scheduler",
-    "resources",
-    "max_concurrent",
-    "max_failures",
-    "config",
-    "space",
-    "variants",
-    "suite",
-    "description",
-]
+SPEC_KEYS = [*TOP_KEYS, "suite", "preset"]  # every key a spec may have, and more
 NESTED_KEYS = [
     "algorithm",
     "seed",
