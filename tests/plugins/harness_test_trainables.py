@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -23,9 +24,11 @@ class FlakyConfig:
     seed: int = param(0, low=0, doc="unused")
 
 
-def flaky(config: dict[str, Any] | None = None, report=None, checkpoint=None) -> dict[str, Any]:
+def flaky(
+    config: dict[str, Any] | None = None, report=None, checkpoint=None, *, name: str = "flaky"
+) -> dict[str, Any]:
     """Reports loss = value / epoch and fails at ``fail_at`` as told; checkpoints its epoch."""
-    cfg = parse_config(FlakyConfig, config, "flaky")
+    cfg = parse_config(FlakyConfig, config, name)
     start = 0
     if checkpoint is not None and (state := checkpoint.restore()) is not None:
         start = state["progress"]["epoch"]
@@ -61,7 +64,7 @@ if "flaky" not in trainables.REGISTRY:
     trainables.register(
         trainables.TrainableInfo(
             "flaky_plain",
-            flaky,
+            functools.partial(flaky, name="flaky_plain"),
             FlakyConfig,
             ("resumed_from",),
             False,
