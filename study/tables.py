@@ -97,9 +97,16 @@ def _best_row(history: pd.DataFrame, mode: str) -> pd.Series | None:
 def _original(
     last: dict[str, Any], history: pd.DataFrame, first_end: dict[str, Any] | None
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """A trial that had ended before a SIGKILL and was run again by ``study resume``
-    (see ledger.py): the result of its first end, and each of its epochs once."""
+    """A trial's last result and history with each epoch once, after any resume.
+
+    A trial that had ended before a SIGKILL and was run again by ``study resume``
+    (ledger.py) keeps the result of its first end and its first epochs."""
     if not first_end or first_end.get("ray_status") != "TERMINATED":
+        # Unfinished at a kill: Ray's copy of result.json can be a little ahead of the
+        # checkpoint its state names, so the resumed run repeats an epoch. The repeat
+        # is the one the trial's later epochs follow from.
+        if not history.empty and "iteration" in history:
+            history = history.drop_duplicates("iteration", keep="last").reset_index(drop=True)
         return last, history
     original = first_end["result"]
     if not history.empty and "iteration" in history:

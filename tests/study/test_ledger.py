@@ -34,8 +34,9 @@ def test_a_rerun_trial_keeps_its_first_result_and_each_epoch_once():
     last, kept = _original(rerun, history, first)
     assert last["time_total_s"] == 3.0
     assert kept["iteration"].tolist() == [1, 2, 3]
-    # An errored first end is not kept: the rerun's outcome stands.
-    assert _original(rerun, history, {**first, "ray_status": "ERROR"})[0] is rerun
+    # An errored first end is not kept: the rerun's outcome stands, each epoch once.
+    last, kept = _original(rerun, history, {**first, "ray_status": "ERROR"})
+    assert last is rerun and kept["iteration"].tolist() == [1, 2, 3]
 
 
 def test_a_cut_state_is_replaced_by_the_whole_backup_set(tmp_path):
