@@ -21,10 +21,11 @@ import pytest
 from . import procs
 
 PLUGINS = Path(__file__).parent.parent / "plugins"
+SESSION_NODE: dict[str, str] = {}  # "temp_dir" of the session's head node, once started
 RAY = str(Path(sys.executable).parent / "ray")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -52,7 +53,7 @@ def ray_address():
     import harness_test_trainables  # noqa: F401  (registers "flaky" in this process too)
 
     cluster.configure_env()
-    port = _free_port()
+    port = free_port()
     env = study_env()
     # A folder of its own (short: Ray puts Unix sockets in it), so that teardown stops
     # this node's processes only, not another Ray on the machine ('ray stop' would).
@@ -77,6 +78,7 @@ def ray_address():
     )
     assert started.returncode == 0, started.stderr[-2000:]
     address = f"127.0.0.1:{port}"
+    SESSION_NODE["temp_dir"] = temp_dir
     try:
         cluster.connect(address)
         assert "flaky" in trainables.REGISTRY
@@ -90,6 +92,19 @@ def stop_node(temp_dir: str) -> None:
     """Stop the Ray processes of the node started with ``temp_dir``, then remove it."""
     found = procs.with_marker(temp_dir)
     procs.kill(found, signal.SIGTERM)
-    procs.kill(procs.wait_gone(found, 10))
+    procs.kill(procs.wait_gone(found, 3))  # what has not stopped in 3 s is killed
     procs.wait_gone(found, 10)
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def session_trial_workers() -> list[int]:
+    """The trial worker processes of the session's head node (and no other Ray's)."""
+    raylets = [
+        p for p in procs.with_marker(SESSION_NODE["temp_dir"]) if "raylet" in procs.cmdline(p)
+    ]
+    return [
+        p
+        for raylet in raylets
+        for p in procs.descendants(raylet)
+        if "ray::ImplicitFunc" in procs.cmdline(p)
+    ]
