@@ -337,6 +337,8 @@ class _SpecLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *base' merges; keys given here then override, as YAML means
             key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen

@@ -298,3 +298,14 @@ def test_a_spec_with_nothing_to_search_runs_fixed_configs():
     s = build_spec({**BASE, "space": {}, "num_samples": 3})
     assert s.search.algorithm == "optuna" and not s.space
     assert isinstance(make_searcher(s, 2), BasicVariantGenerator)
+
+
+def test_yaml_merge_keys_override_and_duplicates_are_refused(tmp_path):
+    from study.spec import read_yaml
+
+    path = tmp_path / "s.yaml"
+    path.write_text("base: &b {epochs: 5, lr: 0.1}\nconfig:\n  <<: *b\n  lr: 0.2\n")
+    assert read_yaml(path)["config"] == {"epochs": 5, "lr": 0.2}  # a merge, then an override
+    path.write_text("config:\n  lr: 0.1\n  epochs: 3\n  lr: 0.2\n")
+    with pytest.raises(SpecError, match=r"line 4, column 3: duplicate key 'lr'"):
+        read_yaml(path)
