@@ -124,6 +124,10 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
+def _under(relative: str, folder: str) -> bool:
+    return relative == folder or relative.startswith(folder + os.sep)
+
+
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -151,7 +155,7 @@ def _run_spec_text(text: str | bytes) -> tuple[int, str, set[str]]:
         path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
         before = _files(tmp)
         code, _, err = run_cli(["run", str(path), "--storage", "st", "--no-report"])
-        outside = {f for f in _files(tmp) - before if not f.startswith("st")}
+        outside = {f for f in _files(tmp) - before if not _under(f, "st")}
     return code, err, outside
 
 
@@ -255,7 +259,9 @@ def test_any_command_line_is_one_line_or_succeeds(argv):
     with _sandbox() as tmp:
         before = _files(tmp)
         code, out, err = run_cli([*argv, "--storage", "st"] if argv[0] == "run" else argv)
-        outside = {f for f in _files(tmp) - before if not f.startswith(("st", "comparison"))}
+        outside = {
+            f for f in _files(tmp) - before if not (_under(f, "st") or _under(f, "comparison"))
+        }
     assert "Traceback" not in err + out
     if code == 0:  # 'presets' (and only commands that need no Ray nor results) succeed
         assert argv[0] == "presets" and not err
