@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 from pathlib import Path
@@ -40,27 +39,12 @@ STATE_PREFIXES = (
 )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # JSON has no nan/inf; read back as float by _number
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
-def _number(value: Any) -> Any:
-    if value in ("nan", "inf", "-inf"):
-        return float(value)
-    return value
-
-
 def record(folder: Path, trial_id: str, ray_status: str, result: dict[str, Any]) -> None:
     """Append one finished trial (its Ray status and last result), durably."""
-    line = json.dumps({"trial_id": trial_id, "ray_status": ray_status, "result": _plain(result)})
+    # Python's json writes and reads nan/inf (as NaN/Infinity); what it cannot encode
+    # (a numpy scalar, say) is written as its text.
+    entry = {"trial_id": trial_id, "ray_status": ray_status, "result": result}
+    line = json.dumps(entry, default=str)
     try:
         with open(folder / LEDGER, "a", encoding="utf-8") as f:
             f.write(line + "\n")
@@ -80,7 +64,7 @@ def read(folder: Path) -> dict[str, dict[str, Any]]:
         try:
             entry = json.loads(line)
             trial_id = str(entry["trial_id"])
-            result = {k: _number(v) for k, v in dict(entry["result"]).items()}
+            result = dict(entry["result"])
         except (ValueError, KeyError, TypeError):
             continue  # a line cut short by a kill
         found.setdefault(trial_id, {"ray_status": entry.get("ray_status"), "result": result})
