@@ -53,31 +53,7 @@ def ray_address():
     import harness_test_trainables  # noqa: F401  (registers "flaky" in this process too)
 
     cluster.configure_env()
-    port = free_port()
-    env = study_env()
-    # A folder of its own (short: Ray puts Unix sockets in it), so that teardown stops
-    # this node's processes only, not another Ray on the machine ('ray stop' would).
-    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
-    started = subprocess.run(
-        [
-            RAY,
-            "start",
-            "--head",
-            f"--temp-dir={temp_dir}",
-            "--node-ip-address=127.0.0.1",
-            f"--port={port}",
-            "--num-cpus=2",
-            "--num-gpus=0",
-            "--include-dashboard=false",
-            "--disable-usage-stats",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert started.returncode == 0, started.stderr[-2000:]
-    address = f"127.0.0.1:{port}"
+    address, temp_dir = start_head(num_cpus=2)
     SESSION_NODE["temp_dir"] = temp_dir
     try:
         cluster.connect(address)
@@ -86,6 +62,39 @@ def ray_address():
     finally:
         ray.shutdown()
         stop_node(temp_dir)
+
+
+def ray_start(*args: str, env: dict[str, str] | None = None) -> None:
+    """``ray start ARGS`` with the tests' environment; fails the test if Ray refuses."""
+    out = subprocess.run(
+        [RAY, "start", *args],
+        env=env or study_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def start_head(num_cpus: int) -> tuple[str, str]:
+    """A ``ray start --head`` node on 127.0.0.1 without a dashboard: (address, temp_dir).
+
+    The node has a folder of its own (short: Ray puts Unix sockets in it), so that
+    stop_node stops its processes only, not another Ray on the machine ('ray stop'
+    would)."""
+    port = free_port()
+    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    ray_start(
+        "--head",
+        f"--temp-dir={temp_dir}",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        f"--num-cpus={num_cpus}",
+        "--num-gpus=0",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+    )
+    return f"127.0.0.1:{port}", temp_dir
 
 
 def stop_node(temp_dir: str) -> None:

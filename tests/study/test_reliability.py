@@ -10,7 +10,6 @@ import json
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,7 +21,14 @@ import yaml
 from study import resume_study
 
 from . import procs
-from .conftest import free_port, session_trial_workers, stop_node, study_env
+from .conftest import (
+    free_port,
+    ray_start,
+    session_trial_workers,
+    start_head,
+    stop_node,
+    study_env,
+)
 
 STUDY = str(Path(sys.executable).parent / "study")
 pytestmark = pytest.mark.slow
@@ -180,37 +186,21 @@ def test_a_killed_mnist_trial_resumes_from_its_epoch_checkpoint_exactly(ray_addr
     assert trial["test_acc"] == straight["test_acc"] and trial["loss"] == straight["loss"]
 
 
-def _ray_start(*args: str, env: dict[str, str]) -> None:
-    out = subprocess.run(
-        [str(Path(sys.executable).parent / "ray"), "start", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-
-
 def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path):
     """A head and a worker node on this machine (one CPU each); the worker node is
     killed (SIGKILL to its raylet and everything under it) while it runs a trial."""
-    env = study_env()
-    temp_dir = tempfile.mkdtemp(prefix="rl", dir="/tmp")
-    port, node_port = free_port(), free_port()
-    head = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0"]
+    address, temp_dir = start_head(num_cpus=1)
+    node_port = free_port()
     try:
-        _ray_start(
-            "--head",
-            f"--port={port}",
-            f"--temp-dir={temp_dir}",
-            "--include-dashboard=false",
-            "--disable-usage-stats",
-            *head,
-            env=env,
+        join = {**study_env(), "RAY_AUTH_MODE": "token"}  # Ray 2.60 clusters use token auth
+        ray_start(
+            f"--address={address}",
+            f"--node-manager-port={node_port}",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=1",
+            "--num-gpus=0",
+            env=join,
         )
-        address = f"127.0.0.1:{port}"
-        join = {**env, "RAY_AUTH_MODE": "token"}  # Ray 2.60 clusters use token auth
-        _ray_start(f"--address={address}", f"--node-manager-port={node_port}", *head, env=join)
         raylet = next(
             p
             for p in procs.with_marker(f"--node_manager_port={node_port}")
