@@ -24,6 +24,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -46,9 +47,8 @@ def epochs_to(history: pd.DataFrame, accuracy: float) -> float:
     return float(hit[0] + 1) if len(hit) else float("nan")
 
 
-def run(way: str, seed: int, storage: str, sets: dict[str, object]) -> pd.DataFrame:
+def run(way: str, seed: int, storage: str, sets: dict[str, Any]) -> pd.DataFrame:
     from study import presets, run_study
-    from study.spec import apply_overrides
 
     spec = presets.load("mlp-search")
     spec["name"] = f"{way}-{seed}"
@@ -56,10 +56,11 @@ def run(way: str, seed: int, storage: str, sets: dict[str, object]) -> pd.DataFr
     if way == "random":
         spec.update(RANDOM)
         spec["search"] = {"algorithm": "random", "seed": seed}
-    else:
-        top = {k: v for k, v in sets.items() if k in ("num_samples", "max_concurrent")}
-        spec = {**apply_overrides(spec, {k: v for k, v in sets.items() if k not in top}), **top}
-    folder = run_study(spec, storage=storage, report=False)
+        sets = {}
+    # As 'study run --set ... --num-samples N' would apply them.
+    sets = dict(sets)
+    num_samples = sets.pop("num_samples", None)
+    folder = run_study(spec, storage=storage, set=sets, num_samples=num_samples, report=False)
     history = pd.read_csv(folder / "history.csv")
     return history[history["epoch"] > 0]
 
