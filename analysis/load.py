@@ -187,9 +187,12 @@ def _trial_from_files(
     trial_dir: Path, spec: dict[str, Any], warnings: list[str]
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     results = _read_results(trial_dir / "result.json", warnings)
-    try:
+    try:  # ValueError: bad JSON, or bytes that are not UTF-8
         params = json.loads((trial_dir / "params.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):
+        params = None
+    if not isinstance(params, dict):
+        warnings.append(f"{trial_dir.name}/params.json is unreadable; its config is not shown")
         params = {}
     trial_id = str(results[-1].get("trial_id")) if results else trial_dir.name
     keep = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in results]

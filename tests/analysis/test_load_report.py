@@ -194,3 +194,12 @@ def test_corrupt_trials_csv_never_gives_a_traceback(make_experiment, tmp_path, g
     )
     assert "Traceback" not in out.stderr
     assert out.returncode in (0, 2) and (out.returncode == 0 or out.stderr.count("\n") == 1)
+
+
+def test_a_params_file_that_is_not_utf8_is_skipped_with_a_warning(tmp_path):
+    """Found by test_corrupt_results: a garbled params.json raised UnicodeDecodeError."""
+    folder = _interrupted_folder(tmp_path)
+    (folder / "run_trial_a_1_x" / "params.json").write_bytes(b"\x80garbled")
+    exp = load(folder)
+    assert "a" in set(exp.trials["trial_id"])
+    assert any("run_trial_a_1_x/params.json is unreadable" in w for w in exp.warnings)
