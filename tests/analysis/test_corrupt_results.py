@@ -7,20 +7,16 @@ traceback, and nothing written outside the report folder.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import logging
 import shutil
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from cli_inprocess import files, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from study import cli
 
 SPEC = {
     "name": "lr",
@@ -97,10 +93,6 @@ def _apply(path: Path, how: tuple) -> None:
         )
 
 
-def _files(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
@@ -108,28 +100,23 @@ def _files(root: Path) -> set[str]:
     )
 )
 def test_analyze_on_damaged_files_reports_or_says_why_in_one_line(damages):
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "exp"
         _experiment(folder)
         for name, how in damages:
             _apply(folder / name, how)
-        before = _files(Path(tmp))
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(
-                ["analyze", str(folder), "--out", str(Path(tmp) / "rep"), "--format", "md"]
-            )
-        root.handlers[:], root.level = handlers, level
-        written = {f for f in _files(Path(tmp)) - before if not f.startswith("rep")}
+        before = files(Path(tmp))
+        code, _, err = run_cli(
+            ["analyze", str(folder), "--out", str(Path(tmp) / "rep"), "--format", "md"]
+        )
+        written = {f for f in files(Path(tmp)) - before if not f.startswith("rep")}
         report = Path(tmp) / "rep" / "report.md"
         text = report.read_text() if report.exists() else ""
         shutil.rmtree(Path(tmp) / "rep", ignore_errors=True)
-    assert "Traceback" not in err.getvalue()
+    assert "Traceback" not in err
     assert not written, written
     if code == 0:
         assert text.startswith("#")  # a report, whatever survived
     else:
-        assert code == 2, err.getvalue()
-        assert err.getvalue().startswith("error: ") and err.getvalue().count("\n") == 1
+        assert code == 2, err
+        assert err.startswith("error: ") and err.count("\n") == 1

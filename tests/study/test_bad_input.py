@@ -13,8 +13,6 @@ rather than running a study. The properties:
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
 import os
 import string
 import tempfile
@@ -23,10 +21,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_inprocess import files, run_cli
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from study import cli, cluster
+from study import cluster
 from study.runner import experiment_dir
 from study.spec import TOP_KEYS, SpecError, check_name
 
@@ -107,9 +106,7 @@ def _refuse_ray(address: str | None) -> bool:
 
 @contextlib.contextmanager
 def _sandbox() -> Iterator[Path]:
-    """A fresh working directory; logging and cwd are restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    """A fresh working directory; the old one is restored afterwards."""
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
@@ -117,25 +114,10 @@ def _sandbox() -> Iterator[Path]:
             yield Path(tmp)
         finally:
             os.chdir(cwd)
-            root.handlers[:], root.level = handlers, level
-
-
-def _files(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
 def _under(relative: str, folder: str) -> bool:
     return relative == folder or relative.startswith(folder + os.sep)
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = cli.main(argv)
-        except SystemExit as exc:  # argparse
-            code = exc.code if isinstance(exc.code, int) else 2
-    return code, out.getvalue(), err.getvalue()
 
 
 def assert_one_line_error(code: int, err: str) -> None:
@@ -153,9 +135,9 @@ def _run_spec_text(text: str | bytes) -> tuple[int, str, set[str]]:
     with _sandbox() as tmp:
         path = tmp / "spec.yaml"
         path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
-        before = _files(tmp)
+        before = files(tmp)
         code, _, err = run_cli(["run", str(path), "--storage", "st", "--no-report"])
-        outside = {f for f in _files(tmp) - before if not _under(f, "st")}
+        outside = {f for f in files(tmp) - before if not _under(f, "st")}
     return code, err, outside
 
 
@@ -257,10 +239,10 @@ def test_any_command_line_is_one_line_or_succeeds(argv):
     assume(not any(a.startswith("-h") or a.startswith("--h") for a in argv))
     assume(not any(a.startswith("--de") for a in argv))  # --debug shows tracebacks on purpose
     with _sandbox() as tmp:
-        before = _files(tmp)
+        before = files(tmp)
         code, out, err = run_cli([*argv, "--storage", "st"] if argv[0] == "run" else argv)
         outside = {
-            f for f in _files(tmp) - before if not (_under(f, "st") or _under(f, "comparison"))
+            f for f in files(tmp) - before if not (_under(f, "st") or _under(f, "comparison"))
         }
     assert "Traceback" not in err + out
     if code == 0:  # 'presets' (and only commands that need no Ray nor results) succeed
@@ -280,7 +262,7 @@ def test_names_never_leave_the_storage_folder(name):
         assert "\n" not in str(exc) and "not a safe folder name" in str(exc)
         with _sandbox() as tmp:
             code, _, err = run_cli(["run", "lr-divergence", f"--name={name}", "--storage", "st"])
-            assert _files(tmp) == set()
+            assert files(tmp) == set()
         assert_one_line_error(code, err)
         return
     folder = experiment_dir(storage, safe)
@@ -293,5 +275,5 @@ def test_reaching_ray_is_the_stand_in():
     with _sandbox() as tmp:
         (tmp / "ok.yaml").write_text(yaml.safe_dump(VALID))
         code, _, err = run_cli(["run", "ok.yaml", "--storage", "st"])
-        assert _files(tmp) == {"ok.yaml"}
+        assert files(tmp) == {"ok.yaml"}
     assert code == 2 and REACHED_RAY in err
