@@ -41,7 +41,7 @@ def progress_by_epochs(exp: Experiment) -> pd.DataFrame:
     if history.empty:
         return history
     epochs = pd.to_numeric(exp.trials["epochs"], errors="coerce").fillna(0)
-    order = tables._trial_order(exp)
+    order = tables.trial_order(exp)
     spent = pd.DataFrame({"order": order, "epochs": epochs}).sort_values("order")
     history = history.merge(spent, on="order", how="left")
     history["epochs_spent"] = history["epochs"].cumsum()

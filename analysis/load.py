@@ -1,5 +1,8 @@
 """Experiment folder -> pandas DataFrames. Reads files only, never a live Ray session.
 
+File names, statuses and decoding rules come from :mod:`experiment_folder`, the
+module the writer (``study``) uses too.
+
 ``trials.csv`` and ``history.csv`` (written by ``study``) are the source. When they
 are missing, as after a killed driver, they are rebuilt from Ray Tune's per-trial
 files (``params.json``, ``result.json``, ``error.txt``); a truncated or corrupt
@@ -20,11 +23,21 @@ from typing import Any
 import pandas as pd
 import yaml
 
-log = logging.getLogger(__name__)
+from experiment_folder import (
+    CONFIG_PREFIX,
+    ERROR_FILE,
+    FINAL,
+    HISTORY_FILE,
+    PARAMS_FILE,
+    RESULT_FILE,
+    SPEC_FILE,
+    TRIAL_CONFIG,
+    TRIALS_FILE,
+    decode_params,
+    error_line,
+)
 
-STATUSES = ("completed", "stopped", "early_stopped", "diverged", "invalid", "error", "unfinished")
-FINAL = ("completed", "early_stopped", "diverged", "invalid")
-NOT_METRICS = ("trial_id", "status", "reason", "trial_seed", "time_s", "divergence")
+log = logging.getLogger(__name__)
 
 
 class AnalysisError(Exception):
@@ -62,10 +75,10 @@ class Experiment:
 
 
 def _read_spec(folder: Path) -> dict[str, Any]:
-    path = folder / "spec.yaml"
+    path = folder / SPEC_FILE
     if not path.is_file():
         raise AnalysisError(
-            f"{folder}: not a study folder (no spec.yaml); give the folder 'study run' printed"
+            f"{folder}: not a study folder (no {SPEC_FILE}); give the folder 'study run' printed"
         )
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -102,10 +115,14 @@ def load(folder: str | Path) -> Experiment:
         raise AnalysisError(f"{folder}: no such folder")
     spec = _read_spec(folder)
     warnings: list[str] = []
-    trials = _read_csv(folder / "trials.csv", warnings)
-    history = _read_csv(folder / "history.csv", warnings)
+    trials = _read_csv(folder / TRIALS_FILE, warnings)
+    history = _read_csv(folder / HISTORY_FILE, warnings)
     rebuilt = (
-        trials is None or history is None or "status" not in trials or "trial_id" not in trials
+        trials is None
+        or history is None
+        or "status" not in trials
+        or "trial_id" not in trials
+        or (not history.empty and "trial_id" not in history)
     )
     if rebuilt:
         trials, history = rebuild(folder, spec, warnings)
@@ -142,25 +159,6 @@ def _unique_names(experiments: list[Experiment]) -> list[str]:
     ]
 
 
-def _decode(spec: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Choices of lists are sampled as indices (see study.space); turn them back."""
-    out = dict(params)
-    for name, dist in (spec.get("space") or {}).items():
-        if not isinstance(dist, dict) or name not in out:
-            continue
-        kind, values = next(iter(dist.items())) if len(dist) == 1 else (None, None)
-        if not isinstance(values, list):
-            continue
-        if kind in ("choice", "grid") and any(isinstance(v, (list, dict)) for v in values):
-            with contextlib.suppress(ValueError, TypeError, IndexError):
-                out[name] = values[int(out[name])]
-    variant = out.pop("variant", None)
-    if variant is not None:
-        out.update((spec.get("variants") or {}).get(variant, {}))
-        out["variant"] = variant
-    return out
-
-
 def _read_results(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     bad = 0
@@ -183,28 +181,39 @@ def _read_results(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def _ran_config(results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The config the trial reported it ran with (its first result of a run), if any."""
+    for result in results:
+        text = result.get(TRIAL_CONFIG)
+        if isinstance(text, str):
+            with contextlib.suppress(ValueError):
+                config = json.loads(text)
+                if isinstance(config, dict):
+                    return config
+    return None
+
+
 def _trial_from_files(
     trial_dir: Path, spec: dict[str, Any], warnings: list[str]
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    results = _read_results(trial_dir / "result.json", warnings)
+    results = _read_results(trial_dir / RESULT_FILE, warnings)
     try:  # ValueError: bad JSON, or bytes that are not UTF-8
-        params = json.loads((trial_dir / "params.json").read_text(encoding="utf-8"))
+        params = json.loads((trial_dir / PARAMS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         params = None
     if not isinstance(params, dict):
-        warnings.append(f"{trial_dir.name}/params.json is unreadable; its config is not shown")
+        warnings.append(f"{trial_dir.name}/{PARAMS_FILE} is unreadable; its config is not shown")
         params = {}
     trial_id = str(results[-1].get("trial_id")) if results else trial_dir.name
     keep = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in results]
-    history = pd.DataFrame(keep)
+    history = pd.DataFrame(keep).drop(columns=[TRIAL_CONFIG], errors="ignore")
     if not history.empty:
         history = history.rename(columns={"training_iteration": "iteration"})
         history["trial_id"] = trial_id
     last = results[-1] if results else {}
-    error = trial_dir / "error.txt"
+    error = trial_dir / ERROR_FILE
     if error.is_file():
-        lines = [x.strip() for x in error.read_text(errors="replace").splitlines() if x.strip()]
-        status, reason = "error", (lines[-1] if lines else "error")
+        status, reason = "error", error_line(error.read_text(errors="replace"))
     elif last.get("status") in FINAL:
         status, reason = (
             str(last["status"]),
@@ -216,17 +225,18 @@ def _trial_from_files(
             "rebuilt from Ray's files: the trial ended without a final status",
         )
     row: dict[str, Any] = {"trial_id": trial_id, "status": status, "reason": reason}
-    config = _decode(
-        spec, {**(spec.get("config") or {}), **(params if isinstance(params, dict) else {})}
-    )
-    if "variant" in config:
-        row["variant"] = config.pop("variant")
-    row.update({f"config/{k}": v for k, v in config.items()})
+    space: dict[str, Any] = spec["space"] if isinstance(spec.get("space"), dict) else {}
+    decoded = decode_params(space, spec.get("variants") or {}, params)
+    if "variant" in decoded:
+        row["variant"] = decoded.pop("variant")
+    config = _ran_config(results) or {**(spec.get("config") or {}), **decoded}
+    row.update({f"{CONFIG_PREFIX}{k}": v for k, v in config.items()})
     for key, value in last.items():
         if isinstance(value, (int, float, bool, str)) and key not in (
             "trial_id",
             "date",
             "hostname",
+            TRIAL_CONFIG,
         ):
             row.setdefault(key, value)
     row["epochs"] = int(sum(1 for r in results if r.get("epoch", 0))) if results else 0
@@ -239,7 +249,7 @@ def rebuild(
     folder: Path, spec: dict[str, Any], warnings: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """trials and history from Ray Tune's per-trial folders (``*/params.json``)."""
-    trial_dirs = sorted(p.parent for p in folder.glob("*/params.json"))
+    trial_dirs = sorted(p.parent for p in folder.glob(f"*/{PARAMS_FILE}"))
     if not trial_dirs:
         raise AnalysisError(f"{folder}: no trials.csv and no Ray trial folders: nothing ran yet")
     warnings.append("trials.csv/history.csv missing or unreadable: rebuilt from Ray's trial files")

@@ -21,6 +21,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from experiment_folder import REPORT_DIR
+
 from . import plots, tables
 from .load import AnalysisError, Experiment
 
@@ -288,7 +290,7 @@ margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:0.2em}"""
 
 def write_report(exp: Experiment, out: str | Path | None = None, fmt: str = "both") -> Path:
     """Write the report for ``exp`` into ``out`` (default ``<experiment>/report``)."""
-    folder = Path(out) if out is not None else exp.folder / "report"
+    folder = Path(out) if out is not None else exp.folder / REPORT_DIR
     return write_sections(f"Study report: {exp.name}", build_sections(exp), folder, fmt)
 
 

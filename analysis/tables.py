@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .load import STATUSES, Experiment
+import experiment_folder as fmt
+from experiment_folder import SCORED, status_counts
+
+from .load import Experiment
 
 log = logging.getLogger(__name__)
 
-SCORED = ("completed", "stopped", "early_stopped")  # trials whose metric means something
 REMEDIES = ("weight_decay", "momentum", "lr_decay", "early_stop_patience", "dropout")
 CONV = ("channels", "kernel_size", "stride", "padding", "dilation", "groups")
 EFFECT_BINS = 5
@@ -33,8 +35,7 @@ def _col(exp: Experiment, column: str) -> pd.Series:
 
 def metric_values(exp: Experiment) -> pd.Series:
     """Each trial's best value of the spec's metric (final value when no best is recorded)."""
-    best = _col(exp, f"best/{exp.metric}")
-    return pd.to_numeric(best.fillna(_col(exp, exp.metric)), errors="coerce")
+    return fmt.metric_values(exp.trials, exp.metric)
 
 
 def varying(exp: Experiment, key: str) -> bool:
@@ -45,19 +46,9 @@ def varying(exp: Experiment, key: str) -> bool:
 # --- 1. summary -------------------------------------------------------------------------
 
 
-def status_counts(trials: pd.DataFrame) -> dict[str, int]:
-    counts = trials["status"].value_counts()
-    return {s: int(counts.get(s, 0)) for s in STATUSES}
-
-
 def best_trial(exp: Experiment) -> pd.Series | None:
-    """The best scored trial by the spec's metric and mode."""
-    scored = exp.trials[exp.trials["status"].isin(SCORED)]
-    values = metric_values(exp)[scored.index].dropna()
-    if values.empty:
-        return None
-    index = values.idxmax() if exp.mode == "max" else values.idxmin()
-    return exp.trials.loc[index]
+    """The best scored trial by the spec's metric and mode (experiment_folder's rule)."""
+    return fmt.best_trial(exp.trials, exp.metric, exp.mode)
 
 
 def summary(exp: Experiment) -> dict[str, Any]:
@@ -65,11 +56,7 @@ def summary(exp: Experiment) -> dict[str, Any]:
     best = best_trial(exp)
     config = {}
     if best is not None:
-        config = {
-            k[len("config/") :]: best[k]
-            for k in best.index
-            if k.startswith("config/") and not _missing(best[k])
-        }
+        config = {k: v for k, v in fmt.config_columns(best).items() if not _missing(v)}
     return {
         "name": exp.name,
         "trainable": spec.get("trainable"),
@@ -368,7 +355,7 @@ def learning_curves(exp: Experiment, k: int = 5) -> pd.DataFrame:
     return history[keep].reset_index(drop=True)
 
 
-def _trial_order(exp: Experiment) -> pd.Series:
+def trial_order(exp: Experiment) -> pd.Series:
     """Each trial's position in time: first result timestamp, else Ray's trial number."""
     if "timestamp" in exp.history and not exp.history.empty:
         first = exp.history.groupby("trial_id")["timestamp"].min()
@@ -393,7 +380,7 @@ def optimisation_history(exp: Experiment) -> pd.DataFrame:
     )
     frame = (
         pd.DataFrame(
-            {"order": _trial_order(exp), "value": objective, "status": exp.trials["status"]}
+            {"order": trial_order(exp), "value": objective, "status": exp.trials["status"]}
         )
         .dropna()
         .sort_values("order")

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, save, table, timed
 
 from trainables import TRAINABLES
-from trainables.configs import CnnConfig
 from trainables.data import load_mnist5k_arrays, write_mnist_idx
+from trainables.model_configs import CnnConfig
 from trainables.models import CNN, MLP
 
 EPOCH = 54_000

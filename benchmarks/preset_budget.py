@@ -38,6 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    import experiment_folder as fmt
     import trainables
     from study import run_study
 
@@ -52,9 +53,11 @@ def main() -> None:
         started = time.monotonic()
         folder = run_study(args.preset, storage=storage, set=sets, report=False)
         study_s = time.monotonic() - started
-        trials = pd.read_csv(folder / "trials.csv")
-    scored = trials[trials["status"].isin(("completed", "stopped", "early_stopped"))]
-    best = scored.loc[scored["best/val_acc"].idxmax()]
+        trials = pd.read_csv(folder / fmt.TRIALS_FILE)
+    scored = trials[trials["status"].isin(fmt.SCORED)]
+    best = fmt.best_trial(trials, "val_acc", "max")  # select by validation, never by test
+    if best is None:
+        raise SystemExit(f"{args.preset}: no trial trained")
     row = {
         "preset": args.preset,
         "changes": str(sets or "as shipped"),

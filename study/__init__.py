@@ -7,10 +7,13 @@
 
 from __future__ import annotations
 
-from .runner import load_spec, resume_study, run_study
-from .spec import Interrupted, Spec, SpecError, StudyError
+from .errors import ClusterError, Interrupted, SpecError, StudyError
+from .loading import load_spec
+from .runner import resume_study, run_study
+from .spec import Spec
 
 __all__ = [
+    "ClusterError",
     "Interrupted",
     "Spec",
     "SpecError",

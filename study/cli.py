@@ -12,7 +12,7 @@ from typing import Any
 import trainables
 from analysis.load import AnalysisError
 
-from .spec import Interrupted, StudyError
+from .errors import Interrupted, StudyError
 
 log = logging.getLogger("study")
 EXIT_USAGE = 2
@@ -107,7 +107,7 @@ def _setup_logging(debug: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from trainables.__main__ import parse_assignments
+    from trainables import parse_assignments
 
     from .runner import run_study
 

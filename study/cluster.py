@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 
-from .spec import StudyError
+from .errors import ClusterError
 
 log = logging.getLogger(__name__)
 
-# Ray Tune's defaults cost about 3 s per trivial trial on 2 cores (../shared/DESIGN.md).
+# Ray Tune's defaults cost about 3 s per trivial trial on 2 cores (ARCHITECTURE.md, Facts).
 # These settings, with reuse_actors=True, bring tiny trials to a few hundredths of a
 # second (BENCHMARKS.md). They must be set before Ray Tune reads them.
 TUNE_ENV = {
@@ -21,10 +23,6 @@ TUNE_ENV = {
     # No usage-stats prompt or upload from a study.
     "RAY_USAGE_STATS_ENABLED": "0",
 }
-
-
-class ClusterError(StudyError):
-    """Ray could not be started or reached, or lacks the resources a spec asks for."""
 
 
 def configure_env() -> None:
@@ -112,3 +110,16 @@ def cluster_cpus() -> float:
     import ray
 
     return float(ray.cluster_resources().get("CPU", 0.0))
+
+
+@contextlib.contextmanager
+def session(address: str | None) -> Iterator[None]:
+    """Ray up for the block; stopped afterwards only if this block started it."""
+    owned = connect(address)
+    try:
+        yield
+    finally:
+        if owned:
+            import ray
+
+            ray.shutdown()

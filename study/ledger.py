@@ -28,9 +28,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from experiment_folder import LEDGER_FILE as LEDGER
+from experiment_folder import STATE_BACKUP_DIR as BACKUP
+
 log = logging.getLogger(__name__)
-LEDGER = "finished.jsonl"
-BACKUP = ".study-state"
 STATE_PREFIXES = (
     "experiment_state-",
     "searcher-state-",

@@ -8,8 +8,8 @@ from typing import Any
 
 from ray import tune
 
-from . import ledger
-from .space import decode
+from experiment_folder import ERROR_FILE, RUNNING, decode_params, error_line
+
 from .spec import Spec
 
 log = logging.getLogger("study.progress")
@@ -20,28 +20,21 @@ def _fmt(value: Any) -> str:
 
 
 class TrialLines(tune.Callback):
-    """Logs ``trial <id> <status> <metric>=<value> <params>`` as each trial ends, and keeps
-    the records that let ``study resume`` survive a SIGKILL (ledger.py)."""
+    """Logs ``trial <id> <status> <metric>=<value> <params>`` as each trial ends."""
 
     def __init__(self, spec: Spec) -> None:
         self.metric = spec.metric
-        self.space = dict(spec.space)
+        self.space = {name: dim.to_dict() for name, dim in spec.space.items()}
+        self.variants = dict(spec.variants)
         self.params = list(spec.space) + (["variant"] if spec.variants else [])
         self.done = 0
-        self.backup = ledger.StateBackup()
-
-    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
-        """Ray saves its experiment state within a step: back up what it saved."""
-        if trials:
-            trial = trials[0]
-            self.backup.after_step(Path(trial.local_experiment_path), Path(trial.path).parent)
 
     def _line(self, trial: Any, status: str, extra: str = "") -> None:
         self.done += 1
         result = trial.last_result or {}
         value = result.get(self.metric)
         shown = f"{self.metric}={_fmt(value)}" if value is not None else f"{self.metric}=-"
-        config = decode(self.space, trial.config)
+        config = decode_params(self.space, self.variants, trial.config)
         params = " ".join(f"{k}={_fmt(config[k])}" for k in self.params if k in config)
         extra = extra or result.get("reason") or result.get("divergence") or ""
         log.info(
@@ -55,25 +48,17 @@ class TrialLines(tune.Callback):
         )
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        _record(trial, "TERMINATED")  # durable before it is shown
         status = (trial.last_result or {}).get("status", "completed")
-        self._line(trial, "stopped" if status == "running" else status)
+        self._line(trial, "stopped" if status == RUNNING else status)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        _record(trial, "ERROR")
         self._line(trial, "error", _last_error_line(trial))
-
-
-def _record(trial: Any, ray_status: str) -> None:
-    result = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
-    ledger.record(Path(trial.path).parent, trial.trial_id, ray_status, result)
 
 
 def _last_error_line(trial: Any) -> str:
     """The 'Type: message' line of the trial's traceback (Ray keeps it in error.txt)."""
     try:
-        text = Path(trial.local_path, "error.txt").read_text(encoding="utf-8", errors="replace")
+        text = Path(trial.local_path, ERROR_FILE).read_text(encoding="utf-8", errors="replace")
     except (OSError, TypeError):
         return "see error.txt in the trial folder"
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:200] if lines else ""
+    return error_line(text, limit=200)

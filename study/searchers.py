@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from experiment_folder import OBJECTIVE, RUNNING
+
 from .spec import Spec
 
-METRIC = "objective"  # what searchers and schedulers optimise: the spec's metric, never nan
+METRIC = OBJECTIVE  # what searchers and schedulers optimise: the spec's metric, never nan
 
 
 def _optuna(spec: Spec, max_concurrent: int) -> Any:
@@ -37,7 +39,7 @@ def _optuna(spec: Spec, max_concurrent: int) -> Any:
             status = (result or {}).get("status")
             if status == "invalid":
                 result, error = None, True
-            elif status == "running":  # no result of its own last epoch: stopped early
+            elif status == RUNNING:  # no result of its own last epoch: stopped early
                 result, error = None, False  # Ray's OptunaSearch tells PRUNED
             super().on_trial_complete(trial_id, result, error)
 

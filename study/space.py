@@ -14,7 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from experiment_folder import decode_choice, is_encoded
 from trainables.config import check_value
+
+from .errors import SpecError
 
 if TYPE_CHECKING:
     import trainables
@@ -64,18 +67,12 @@ class Dimension:
 
     @property
     def encoded(self) -> bool:
-        """Choices of lists (Conv2d channels) travel as indices: Optuna's categorical
-        distribution takes only None, bool, int, float and str."""
-        return any(isinstance(v, (list, tuple, dict)) for v in self.values())
+        """Whether sampled values are indices into the choices (experiment_folder.is_encoded)."""
+        return is_encoded(self.values())
 
     def decode(self, sampled: Any) -> Any:
         """The value a sampled index stands for (identity for plain values)."""
-        return self.values()[int(sampled)] if self.encoded else sampled
-
-
-def decode(space: Mapping[str, Dimension], sampled: Mapping[str, Any]) -> dict[str, Any]:
-    """Sampled values with encoded choices turned back into the values they stand for."""
-    return {k: space[k].decode(v) if k in space else v for k, v in sampled.items()}
+        return decode_choice(self.to_dict(), sampled)
 
 
 def grid_range(start: float, stop: float, step: float) -> list[float]:
@@ -84,64 +81,60 @@ def grid_range(start: float, stop: float, step: float) -> list[float]:
     return [round(start + i * step, 12) for i in range(count)]
 
 
-def _error(message: str) -> Exception:
-    from .spec import SpecError
-
-    return SpecError(message)
-
-
 def _numbers(args: Any, where: str, count: int | None) -> tuple[float, ...]:
     if not isinstance(args, (list, tuple)) or (count is not None and len(args) != count):
-        raise _error(f"{where}: needs a list of {count} numbers, got {args!r:.60}")
+        raise SpecError(f"{where}: needs a list of {count} numbers, got {args!r:.60}")
     for a in args:
         if isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a):
-            raise _error(f"{where}: needs finite numbers, got {a!r:.60}")
+            raise SpecError(f"{where}: needs finite numbers, got {a!r:.60}")
     return tuple(args)
 
 
 def parse_dimension(name: str, raw: Any, algorithm: str) -> Dimension:
     where = f"space.{name}"
     if not isinstance(raw, Mapping) or len(raw) != 1:
-        raise _error(
+        raise SpecError(
             f"{where}: must be one distribution such as {{loguniform: [1e-4, 1.0]}}, "
             f"got {raw!r:.60}; allowed: {', '.join(DISTRIBUTIONS)}"
         )
     ((kind, args),) = raw.items()
     if kind not in DISTRIBUTIONS:
-        raise _error(
+        raise SpecError(
             f"{where}: unknown distribution {kind!r:.40}; allowed: {', '.join(DISTRIBUTIONS)}"
         )
     where = f"{where}.{kind}"
     if kind in ("uniform", "loguniform", "int"):
         low, high = _numbers(args, where, 2)
         if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
-            raise _error(f"{where}: needs whole numbers, got {list(args)}")
+            raise SpecError(f"{where}: needs whole numbers, got {list(args)}")
         if low >= high:
-            raise _error(f"{where}: low < high must hold, but got (low={low}, high={high})")
+            raise SpecError(f"{where}: low < high must hold, but got (low={low}, high={high})")
         if kind == "loguniform" and low <= 0:
-            raise _error(
+            raise SpecError(
                 f"{where}: low > 0 must hold for a log scale, but got (low={low}, high={high})"
             )
         args = (int(low), int(high)) if kind == "int" else (float(low), float(high))
     elif kind == "grid_range":
         start, stop, step = _numbers(args, where, 3)
         if step <= 0 or stop < start:
-            raise _error(f"{where}: needs start <= stop and step > 0, got {list(args)}")
+            raise SpecError(f"{where}: needs start <= stop and step > 0, got {list(args)}")
         if (stop - start) / step >= MAX_GRID:
-            raise _error(f"{where}: more than {MAX_GRID} values; use a larger step")
+            raise SpecError(f"{where}: more than {MAX_GRID} values; use a larger step")
         args = (start, stop, step)
     else:
         if not isinstance(args, (list, tuple)) or not args:
-            raise _error(f"{where}: needs a non-empty list of values, got {args!r:.60}")
+            raise SpecError(f"{where}: needs a non-empty list of values, got {args!r:.60}")
         if len(args) > MAX_GRID:
-            raise _error(f"{where}: more than {MAX_GRID} values")
+            raise SpecError(f"{where}: more than {MAX_GRID} values")
         args = tuple(args)
     if kind in GRID and algorithm == "optuna":
-        raise _error(
+        raise SpecError(
             f"{where}: grid distributions go with search.algorithm grid or random, not optuna"
         )
     if kind not in GRID and algorithm == "grid":
-        raise _error(f"{where}: search.algorithm grid needs grid or grid_range for every parameter")
+        raise SpecError(
+            f"{where}: search.algorithm grid needs grid or grid_range for every parameter"
+        )
     return Dimension(name, kind, args)
 
 
@@ -152,21 +145,21 @@ def parse_space(
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise _error(f"space: must be a mapping of parameter to distribution, got {raw!r:.60}")
+        raise SpecError(f"space: must be a mapping of parameter to distribution, got {raw!r:.60}")
     space: dict[str, Dimension] = {}
     for name, dist in raw.items():
         key = str(name)
         if key not in info.config_keys():
-            raise _error(
+            raise SpecError(
                 f"space.{key}: {info.name} has no config key {key!r}; "
                 f"allowed keys: {', '.join(info.config_keys())}"
             )
         if key in fixed:
-            raise _error(f"space.{key}: also fixed in config; search it or fix it, not both")
+            raise SpecError(f"space.{key}: also fixed in config; search it or fix it, not both")
         dim = parse_dimension(key, dist, algorithm)
         for value in dim.bounds():
             problem = check_value(info.config, info.name, key, value)
             if problem:
-                raise _error(f"space.{key}: {problem}")
+                raise SpecError(f"space.{key}: {problem}")
         space[key] = dim
     return space

@@ -1,26 +1,27 @@
-"""Study specs: YAML (or a preset) -> a validated, frozen :class:`Spec`, before Ray starts.
+"""Plain spec data -> a validated, frozen :class:`Spec`, before Ray starts.
 
 Every refusal is a :class:`SpecError` whose one-line message names the key, the
-value and what is allowed. Specs are data only: ``yaml.safe_load`` (no tags, no
-eval).
+value and what is allowed. Reading YAML files, presets, suites and ``--set``
+overrides is loading.py's job; this module only validates.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 import trainables
 from trainables.config import check_value
 
+from .errors import SpecError
 from .space import Dimension, parse_space
+
+log = logging.getLogger(__name__)
 
 ALGORITHMS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "fifo")
@@ -45,28 +46,6 @@ TOP_KEYS = (
     "checkpoint",
     "description",
 )
-# Metrics that are bookkeeping, not something to optimise.
-NOT_OBJECTIVES = ("epoch", "diverged", "stopped_early", "best_epoch")
-
-
-class StudyError(Exception):
-    """Base of the study package's errors; the CLI prints its message and exits 2."""
-
-
-class SpecError(StudyError):
-    """A spec (or an override) that cannot be run."""
-
-
-class Interrupted(StudyError):
-    """The study stopped before every trial finished (Ctrl-C); its tables are written and
-    ``study resume`` finishes it."""
-
-    def __init__(self, folder: Path, unfinished: int) -> None:
-        super().__init__(
-            f"interrupted with {unfinished} trial(s) unfinished; results so far are in "
-            f"{folder}; continue with: study resume {folder}"
-        )
-        self.folder = folder
 
 
 @dataclass(frozen=True)
@@ -143,11 +122,13 @@ class Spec:
     def worst_value(self) -> float:
         """The finite value a diverged or invalid trial reports to the searcher and scheduler.
 
-        Accuracies are bounded, so the worst is 0 (max) or 1 (min); any other metric
-        gets +-OVERFLOW_LOSS, the divergence threshold itself.
+        A bounded metric (an accuracy) gets the bound on its bad side, 0 (max) or 1
+        (min); any other metric gets +-OVERFLOW_LOSS, the divergence threshold itself.
         """
-        if self.metric.endswith("acc"):
-            return 0.0 if self.mode == "max" else 1.0
+        facts = trainables.metric_facts(self.trainable).get(self.metric)
+        if facts is not None and facts.bounds is not None:
+            low, high = facts.bounds
+            return low if self.mode == "max" else high
         return -trainables.OVERFLOW_LOSS if self.mode == "max" else trainables.OVERFLOW_LOSS
 
 
@@ -263,14 +244,31 @@ def _trainable_config(info: trainables.TrainableInfo, raw: Any, where: str) -> d
     return config
 
 
-def _metric(info: trainables.TrainableInfo, metric: Any) -> str:
-    allowed = tuple(m for m in trainables.metric_names(info.name) if m not in NOT_OBJECTIVES)
+def _metric(info: trainables.TrainableInfo, metric: Any) -> trainables.Metric:
+    facts = info.metric_facts()
+    allowed = tuple(name for name, m in facts.items() if m.objective)
     if metric not in allowed:
         raise SpecError(
             f"metric={metric!r:.60} is not a metric {info.name} reports; "
             f"allowed: {', '.join(allowed)}"
         )
-    return str(metric)
+    return facts[metric]
+
+
+def _mode(raw: Any, metric: trainables.Metric) -> str:
+    """The spec's mode; by default the metric's own goal (max for a metric with none)."""
+    if raw is None:
+        return metric.goal or "max"
+    mode = _choice(raw, MODES, "mode")
+    if metric.goal is not None and mode != metric.goal:
+        better = "higher" if metric.goal == "max" else "lower"
+        log.warning(
+            "mode: %s, but %s is better %s: this study looks for the worst trials",
+            mode,
+            metric.name,
+            better,
+        )
+    return mode
 
 
 def build_spec(raw: Any) -> Spec:
@@ -308,11 +306,12 @@ def build_spec(raw: Any) -> Spec:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise SpecError("description: must be text")
+    metric = _metric(info, raw["metric"])
     return Spec(
         name=check_name(raw.get("name", info.name)),
         trainable=info.name,
-        metric=_metric(info, raw["metric"]),
-        mode=_choice(raw.get("mode", "max"), MODES, "mode"),
+        metric=metric.name,
+        mode=_mode(raw.get("mode"), metric),
         num_samples=num_samples,
         search=search,
         scheduler=_scheduler(raw.get("scheduler")),
@@ -328,67 +327,3 @@ def build_spec(raw: Any) -> Spec:
         checkpoint=checkpoint and info.checkpoints,
         description=description,
     )
-
-
-class _SpecLoader(yaml.SafeLoader):
-    """yaml.SafeLoader (data only: no tags that build objects) that also refuses a key
-    given twice in one mapping, which YAML would silently resolve to the last one."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # '<<: *base' merges; keys given here then override, as YAML means
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # unhashable: SafeLoader's own error follows
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: Path) -> Any:
-    """A YAML document as plain data, or SpecError (one line) for an unreadable or bad file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read the spec: {exc.__class__.__name__}: {exc}") from None
-    try:
-        return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: data only
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or exc.__class__.__name__
-        raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
-
-
-def apply_overrides(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply ``--set`` values: ``key=v`` fixes a trainable config key (and stops searching it);
-    ``a.b=v`` sets spec key ``b`` inside ``a`` (``scheduler.max_t=5``)."""
-    out = copy.deepcopy(dict(raw))
-    for key, value in sets.items():
-        if "." in key:
-            *parents, leaf = key.split(".")
-            node = out
-            for part in parents:
-                child = node.get(part)
-                if child is None:
-                    child = node[part] = {}
-                if not isinstance(child, dict):
-                    raise SpecError(f"--set {key}: {part!r} is not a mapping in this spec")
-                node = child
-            node[leaf] = value
-        else:
-            config = out.get("config") or {}
-            if not isinstance(config, dict):
-                raise SpecError("config: must be a mapping")
-            out["config"] = {**config, key: value}
-            space = out.get("space")
-            if isinstance(space, dict):
-                out["space"] = {k: v for k, v in space.items() if k != key}
-    return out

@@ -1,15 +1,17 @@
 """The function Ray Tune runs for each trial: a thin adapter around a plain trainable.
 
 It is the only place where a trainable meets Ray. It builds the trial's config
-(fixed values, the named variant, the sampled values, a per-trial seed, the
-device Ray assigned), runs the trainable with a ``report`` that forwards each
+(plan.py: fixed values, the named variant, the sampled values, a per-trial seed,
+the device Ray assigned), runs the trainable with a ``report`` that forwards each
 epoch to ``tune.report`` and a checkpointer backed by Ray's checkpoints, and
 translates what happened into a status:
 
+- the first result of each run carries the config the trial runs with
+  (``trial_config``, as JSON text), which the tables read back;
 - every result carries ``objective``, the spec's metric, never nan: a diverged or
   invalid trial reports the spec's finite worst value instead, so Optuna's TPE
   learns where training blows up and ASHA never sees nan
-  (../shared/DESIGN.md: Ray's OptunaSearch drops nan results);
+  (ARCHITECTURE.md, "Facts": Ray's OptunaSearch drops nan results);
 - ``status`` is ``running`` per epoch and ``diverged``, ``early_stopped``,
   ``invalid`` or ``completed`` on the last result; ``stopped`` (by the scheduler)
   and ``error`` are decided from Ray's side when the tables are written.
@@ -17,65 +19,21 @@ translates what happened into a status:
 
 from __future__ import annotations
 
-import hashlib
+import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import trainables
+from experiment_folder import RUNNING, TRIAL_CONFIG
 
-from .space import decode
+from .plan import TrialPlan, trial_config
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"
-
-
-@dataclass(frozen=True)
-class TrialPlan:
-    """What every trial of a study shares (small: it travels to each worker)."""
-
-    trainable: str
-    metric: str
-    worst: float
-    fixed: dict[str, Any] = field(default_factory=dict)
-    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
-    space: dict[str, Any] = field(default_factory=dict)  # name -> Dimension, to decode choices
-    search_seed: int = 0
-    use_gpu: bool = False
-    cpus: float = 1.0
-    checkpoint: bool = True
-
-
-def trial_seed(search_seed: int, trial_id: str) -> int:
-    """A per-trial seed from the search seed and Ray's trial id (recorded in trials.csv).
-
-    Ray's ids are random per run (searchers draw uuids), so a rerun of one trial
-    takes its recorded seed: ``--set seed=N``.
-    """
-    digest = hashlib.sha256(f"{search_seed}:{trial_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 2**31
-
-
-def trial_config(plan: TrialPlan, sampled: dict[str, Any], trial_id: str) -> dict[str, Any]:
-    """The trainable's config: fixed, then the variant's overrides, then the sampled values.
-
-    A trainable that takes a ``seed`` gets a per-trial one (search seed and trial index)
-    unless the spec fixes or searches it, so repeated configs are real repeats.
-    A trainable with a ``device`` key runs where Ray placed it: cuda with a GPU share.
-    """
-    sampled = decode(plan.space, sampled)
-    variant = sampled.pop("variant", None)
-    config = {**plan.fixed, **(plan.variants.get(variant, {}) if variant else {}), **sampled}
-    keys = trainables.get(plan.trainable).config_keys()
-    if "seed" in keys and "seed" not in config:
-        config["seed"] = trial_seed(plan.search_seed, trial_id)
-    if "device" in keys and config.get("device", "auto") == "auto":
-        config["device"] = "cuda" if plan.use_gpu else "cpu"
-    return config
 
 
 class RayCheckpointer:
@@ -109,7 +67,7 @@ def epoch_status(metrics: dict[str, Any], epochs: int | None) -> str:
         return "early_stopped"
     if epochs is None or metrics.get("epoch", 0) >= epochs:
         return "completed"
-    return "running"
+    return RUNNING
 
 
 def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
@@ -123,6 +81,8 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     info = trainables.get(plan.trainable)
     checkpointer = RayCheckpointer() if plan.checkpoint and info.checkpoints else None
     epochs = full.get("epochs") or _default_epochs(info)
+    # The config as run, sent once per run of the trial (not with every epoch).
+    ran_with = {TRIAL_CONFIG: json.dumps(full, default=str)}
 
     def report(metrics: dict[str, Any]) -> None:
         status = epoch_status(metrics, epochs)
@@ -133,7 +93,9 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             "objective": plan.worst if bad else float(value),  # type: ignore[arg-type]
             "status": status,
             "trial_seed": full.get("seed", -1),
+            **ran_with,
         }
+        ran_with.clear()
         if checkpointer is not None and checkpointer.pending is not None:
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(checkpointer.pending, os.path.join(folder, STATE_FILE))
@@ -157,6 +119,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
                 "epoch": 0,
                 "diverged": False,
                 "trial_seed": full.get("seed", -1),
+                **ran_with,
             }
         )
         return

@@ -17,8 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .common import OVERFLOW_LOSS, Checkpointer, MemoryCheckpointer, Metrics, Report
-from .config import DataUnavailable, InvalidConfig, describe
-from .configs import CnnConfig, LinearWBConfig, LinearWConfig, LossLandscapeConfig, MnistConfig
+from .config import DataUnavailable, InvalidConfig, describe, parse_assignments
+from .metrics import BASE_METRICS, MNIST_METRICS, Metric, as_metric, quantity
+from .model_configs import (
+    CnnConfig,
+    LinearWBConfig,
+    LinearWConfig,
+    LossLandscapeConfig,
+    MnistConfig,
+)
 
 __all__ = [
     "OVERFLOW_LOSS",
@@ -28,10 +35,13 @@ __all__ = [
     "DataUnavailable",
     "InvalidConfig",
     "MemoryCheckpointer",
+    "Metric",
     "Metrics",
     "Report",
     "TrainableInfo",
     "get",
+    "metric_facts",
+    "parse_assignments",
     "register",
 ]
 
@@ -56,21 +66,6 @@ class _Lazy:
 
 PLUGINS_ENV = "STUDY_HARNESS_TRAINABLES"
 
-_MNIST_METRICS = (
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "test_acc",
-    "gap",
-    "lr",
-    "time_s",
-    "samples_per_s",
-    "best_epoch",
-    "best_val_acc",
-    "best_test_acc",
-    "stopped_early",
-)
-
 
 @dataclass(frozen=True)
 class TrainableInfo:
@@ -79,9 +74,19 @@ class TrainableInfo:
     name: str
     fn: Trainable
     config: type
-    metrics: tuple[str, ...]  # besides epoch, loss and diverged
+    # Besides epoch, loss and diverged (BASE_METRICS). A plugin may give plain names:
+    # they become metrics with no declared direction (trainables/metrics.py).
+    metrics: tuple[Metric | str, ...]
     checkpoints: bool  # accepts a ``checkpoint=`` Checkpointer and resumes from it
     summary: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", tuple(as_metric(m) for m in self.metrics))
+
+    def metric_facts(self) -> dict[str, Metric]:
+        """Every metric this trainable reports, by name, the base three first."""
+        own: tuple[Metric, ...] = tuple(as_metric(m) for m in self.metrics)
+        return {m.name: m for m in (*BASE_METRICS, *own)}
 
     def config_keys(self) -> list[str]:
         """The config keys this trainable accepts."""
@@ -95,7 +100,7 @@ REGISTRY: dict[str, TrainableInfo] = {
             "linear_w",
             _Lazy(".regression", "linear_w"),
             LinearWConfig,
-            ("w", "grad"),
+            (quantity("w"), quantity("grad")),
             False,
             "y = w·x by per-sample SGD (seed 5.1.2 / 5.2)",
         ),
@@ -103,7 +108,7 @@ REGISTRY: dict[str, TrainableInfo] = {
             "linear_wb",
             _Lazy(".regression", "linear_wb"),
             LinearWBConfig,
-            ("w", "b"),
+            (quantity("w"), quantity("b")),
             False,
             "y = w·x + b, manual SGD (5.2) or nn.Linear + optim.SGD (5.4)",
         ),
@@ -111,7 +116,7 @@ REGISTRY: dict[str, TrainableInfo] = {
             "loss_landscape",
             _Lazy(".regression", "loss_landscape"),
             LossLandscapeConfig,
-            ("w", "b"),
+            (quantity("w"), quantity("b")),
             False,
             "brute-force MSE at one (w, b), the seed's 穷举法",
         ),
@@ -119,7 +124,7 @@ REGISTRY: dict[str, TrainableInfo] = {
             "mnist_mlp",
             _Lazy(".mnist", "mnist_mlp"),
             MnistConfig,
-            _MNIST_METRICS,
+            MNIST_METRICS,
             True,
             "the seed's 784-512-256-128-64-10 MLP on MNIST",
         ),
@@ -127,7 +132,7 @@ REGISTRY: dict[str, TrainableInfo] = {
             "mnist_cnn",
             _Lazy(".mnist", "mnist_cnn"),
             CnnConfig,
-            _MNIST_METRICS,
+            MNIST_METRICS,
             True,
             "the classic small CNN with configurable Conv2d settings",
         ),
@@ -162,7 +167,12 @@ def get(name: str) -> TrainableInfo:
 
 def metric_names(name: str) -> tuple[str, ...]:
     """Every metric ``name`` reports."""
-    return ("epoch", "loss", "diverged", *get(name).metrics)
+    return tuple(get(name).metric_facts())
+
+
+def metric_facts(name: str) -> dict[str, Metric]:
+    """What each metric of trainable ``name`` is (direction, objective, best column)."""
+    return get(name).metric_facts()
 
 
 def accepts(name: str) -> list[str]:

@@ -7,23 +7,7 @@ import logging
 import sys
 from typing import Any
 
-import yaml
-
-from . import REGISTRY, InvalidConfig, config_help, get
-
-
-def parse_assignments(items: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs, values read as YAML (``lr=0.1``, ``channels=[8,16]``)."""
-    config: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise InvalidConfig(f"--set {item!r}: expected key=value")
-        try:
-            config[key] = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise InvalidConfig(f"--set {item!r}: the value is not valid YAML") from None
-    return config
+from . import REGISTRY, InvalidConfig, config_help, get, parse_assignments
 
 
 def _format(metrics: dict[str, Any]) -> str:

@@ -16,7 +16,17 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["DataUnavailable", "InvalidConfig", "check_value", "describe", "param", "parse_config"]
+import yaml
+
+__all__ = [
+    "DataUnavailable",
+    "InvalidConfig",
+    "check_value",
+    "describe",
+    "param",
+    "parse_assignments",
+    "parse_config",
+]
 
 C = TypeVar("C")
 
@@ -238,3 +248,17 @@ def check_value(cls: type, trainable: str, key: str, value: Any) -> str | None:
     except InvalidConfig as exc:
         return str(exc)
     return None
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs, values read as YAML (``lr=0.1``, ``channels=[8,16]``)."""
+    config: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InvalidConfig(f"--set {item!r}: expected key=value")
+        try:
+            config[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InvalidConfig(f"--set {item!r}: the value is not valid YAML") from None
+    return config

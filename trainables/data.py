@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .config import DataUnavailable, InvalidConfig
-from .configs import DATASETS
+from .model_configs import DATASETS
 
 log = logging.getLogger(__name__)
 

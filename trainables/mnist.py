@@ -21,7 +21,7 @@ from torch import nn
 from . import data as mnist_data
 from .common import Checkpointer, Metrics, Report, diverged, emit, is_bad
 from .config import InvalidConfig, parse_config
-from .configs import CnnConfig, MnistConfig
+from .model_configs import CnnConfig, MnistConfig
 from .models import CNN, MLP
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import torch
 
 from .common import Metrics, Report, diverged, emit, is_bad
 from .config import parse_config
-from .configs import LinearWBConfig, LinearWConfig, LossLandscapeConfig, resolve_data
+from .model_configs import LinearWBConfig, LinearWConfig, LossLandscapeConfig, resolve_data
 
 
 def _mse(

@@ -9,7 +9,7 @@ import pickle
 import pandas as pd
 
 from study import ledger
-from study.tables import _original
+from study.records import _original
 
 
 def test_the_ledger_keeps_each_trials_first_end_and_skips_cut_lines(tmp_path):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from study import SpecError, load_spec, presets
-from study.runner import suite_specs
+from study.loading import apply_overrides, suite_specs
 from study.space import grid_range
-from study.spec import apply_overrides, build_spec
+from study.spec import build_spec
 
 BASE = {
     "name": "t",
@@ -301,7 +301,7 @@ def test_a_spec_with_nothing_to_search_runs_fixed_configs():
 
 
 def test_yaml_merge_keys_override_and_duplicates_are_refused(tmp_path):
-    from study.spec import read_yaml
+    from study.loading import read_yaml
 
     path = tmp_path / "s.yaml"
     path.write_text("base: &b {epochs: 5, lr: 0.1}\nconfig:\n  <<: *b\n  lr: 0.2\n")

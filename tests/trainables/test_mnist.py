@@ -167,7 +167,7 @@ def test_mlp_is_the_seed_net_with_dropout():
 )
 def test_conv_settings_follow_the_size_formula(settings, plan_sizes, tiny):
     from trainables.config import parse_config
-    from trainables.configs import CnnConfig
+    from trainables.model_configs import CnnConfig
 
     cfg = parse_config(CnnConfig, {**tiny, **settings}, "mnist_cnn")
     assert [(p.size_in, p.size_conv, p.size_out) for p in cfg.plan] == plan_sizes

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from trainables import OVERFLOW_LOSS, TRAINABLES, InvalidConfig
-from trainables.configs import random_data
+from trainables.model_configs import random_data
 
 linear_w = TRAINABLES["linear_w"]
 linear_wb = TRAINABLES["linear_wb"]

@@ -1,0 +1,151 @@
+"""The experiment-folder format: one module that the writer (``study``) and the reader
+(``analysis``) both import, so that a name or a rule is defined exactly once.
+
+It holds the file names, the ``config/`` and ``best/`` column prefixes, the trial
+statuses and what each means, status counting, best-trial selection, the decoding
+of encoded choices and the one-line reason of an error. It imports neither Ray
+nor matplotlib (nor torch), so both sides load it in a blink. See ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+# --- file names ----------------------------------------------------------------------
+
+SPEC_FILE = "spec.yaml"  # the resolved spec, plus a ``run`` section (address, resources, wall_s)
+SUITE_FILE = "suite.yaml"  # a suite's folder: one experiment folder per study beside it
+TRIALS_FILE = "trials.csv"  # one row per trial
+HISTORY_FILE = "history.csv"  # one row per trial per reported epoch
+LEDGER_FILE = "finished.jsonl"  # each trial's end, fsync'ed (study/ledger.py)
+STATE_BACKUP_DIR = ".study-state"  # a whole copy of Ray's experiment state (study/ledger.py)
+REPORT_DIR = "report"  # index.html, report.md, PNGs and CSVs
+# Ray Tune's own files in each trial folder, read when the tables must be rebuilt.
+PARAMS_FILE = "params.json"
+RESULT_FILE = "result.json"
+ERROR_FILE = "error.txt"
+
+# --- columns ---------------------------------------------------------------------------
+
+CONFIG_PREFIX = "config/"  # trials.csv: each config key as the trial ran it
+BEST_PREFIX = "best/"  # trials.csv: a metric at the epoch with the best objective
+OBJECTIVE = "objective"  # the spec's metric as searchers see it: finite, never nan
+# Every result a trial reports carries these besides its trainable's metrics.
+RESULT_KEYS = ("objective", "status", "trial_seed")
+# The config a trial really ran with rides on each of its results under this key.
+TRIAL_CONFIG = "trial_config"
+# history.csv columns that are bookkeeping, not metrics of a trial.
+NOT_METRICS = ("trial_id", "status", "reason", "trial_seed", "time_s", "divergence", TRIAL_CONFIG)
+# Ray Tune's columns kept in history.csv (``training_iteration`` renamed): no best/ column.
+RAY_KEPT = {"training_iteration": "iteration", "time_total_s": "time_total_s"}
+RAY_BOOKKEEPING = ("iteration", "time_total_s", "timestamp")
+
+# --- statuses --------------------------------------------------------------------------
+
+STATUS_MEANING: dict[str, str] = {
+    "completed": "ran every epoch",
+    "stopped": "stopped by the scheduler (ASHA) or the time budget before its last epoch",
+    "early_stopped": "ended by its own early stopping (early_stop_patience)",
+    "diverged": "the loss or the weights became nan/inf or passed the overflow threshold",
+    "invalid": "its config cannot be trained (an impossible Conv2d geometry, say): no epochs",
+    "error": "the trial raised or its process died (Ray's traceback is in error.txt)",
+    "unfinished": "the study was interrupted before the trial ended; study resume finishes it",
+}
+STATUSES = tuple(STATUS_MEANING)
+# Statuses a trial reports itself on its last result; the others are decided from Ray's side.
+FINAL = ("completed", "early_stopped", "diverged", "invalid")
+# Trials whose metric values mean something (the others trained not at all, or blew up).
+SCORED = ("completed", "stopped", "early_stopped")
+# Statuses a trial reports on an epoch that is not its last.
+RUNNING = "running"
+# Ray's statuses of a trial that an interrupt left unfinished.
+RAY_UNFINISHED = ("PENDING", "RUNNING", "PAUSED")
+
+
+def status_counts(trials: pd.DataFrame) -> dict[str, int]:
+    """How many trials have each status, every status listed (zeros included)."""
+    if trials.empty or "status" not in trials:
+        return dict.fromkeys(STATUSES, 0)
+    counts = trials["status"].value_counts()
+    return {s: int(counts.get(s, 0)) for s in STATUSES}
+
+
+def metric_values(trials: pd.DataFrame, metric: str) -> pd.Series:
+    """Each trial's value of ``metric`` at its best epoch (its final value where no best
+    is recorded), as floats."""
+    nan = pd.Series(math.nan, index=trials.index)
+    best = trials.get(BEST_PREFIX + metric, nan)
+    final = trials.get(metric, nan)
+    return pd.to_numeric(pd.Series(best).fillna(final), errors="coerce")
+
+
+def best_trial(trials: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
+    """The best scored trial: the highest (mode max) or lowest (min) value of ``metric``
+    at its best epoch, among trials whose status is in SCORED. None when there is none."""
+    if trials.empty or "status" not in trials:
+        return None
+    values = metric_values(trials, metric)[trials["status"].isin(SCORED)].dropna()
+    if values.empty:
+        return None
+    return trials.loc[values.idxmax() if mode == "max" else values.idxmin()]
+
+
+def config_columns(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``{key: value}`` from a row's ``config/<key>`` entries."""
+    return {
+        str(k)[len(CONFIG_PREFIX) :]: v for k, v in row.items() if str(k).startswith(CONFIG_PREFIX)
+    }
+
+
+# --- values ----------------------------------------------------------------------------
+
+
+def is_encoded(values: list[Any]) -> bool:
+    """Choices of lists (Conv2d channels) travel as indices: Optuna's categorical
+    distribution takes only None, bool, int, float and str."""
+    return any(isinstance(v, (list, tuple, dict)) for v in values)
+
+
+def decode_choice(distribution: Any, sampled: Any) -> Any:
+    """The value a sampled index stands for, given the spec's ``{kind: args}`` of that
+    parameter; ``sampled`` itself when the distribution is not encoded (or the index
+    does not fit, as in a damaged folder)."""
+    if not isinstance(distribution, Mapping) or len(distribution) != 1:
+        return sampled
+    ((kind, values),) = distribution.items()
+    if kind not in ("choice", "grid") or not isinstance(values, (list, tuple)):
+        return sampled
+    if not is_encoded(list(values)):
+        return sampled
+    with contextlib.suppress(ValueError, TypeError, IndexError, OverflowError):
+        return values[int(sampled)]
+    return sampled
+
+
+def decode_params(
+    space: Mapping[str, Any], variants: Mapping[str, Any], sampled: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Sampled values (as Ray hands them) -> the config values they stand for: encoded
+    choices decoded, and a ``variant`` expanded into its overrides (``variant`` kept)."""
+    out = {k: decode_choice(space[k], v) if k in space else v for k, v in sampled.items()}
+    variant = out.pop("variant", None)
+    if variant is None:
+        return out
+    overrides = variants.get(variant) if isinstance(variants, Mapping) else None
+    # The trial ran with its variant's overrides under the sampled values.
+    merged = {**(overrides if isinstance(overrides, Mapping) else {}), **out}
+    return {**merged, "variant": variant}
+
+
+def error_line(text: str, limit: int = 300) -> str:
+    """One line for the tables: the last 'Type: message' line of a traceback."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if ":" in line and not line.startswith(("File ", "^")):
+            return line[:limit]
+    return (lines[-1] if lines else "error")[:limit]

@@ -1,0 +1,31 @@
+"""The study package's errors, in a module of their own so that every other module can
+raise them without importing another's internals. The CLI prints the message of a
+:class:`StudyError` in one line and exits 2 (130 for :class:`Interrupted`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StudyError(Exception):
+    """Base of the study package's errors; the CLI prints its message and exits 2."""
+
+
+class SpecError(StudyError):
+    """A spec (or an override) that cannot be run."""
+
+
+class ClusterError(StudyError):
+    """Ray could not be started or reached, or lacks the resources a spec asks for."""
+
+
+class Interrupted(StudyError):
+    """The study stopped before every trial finished (Ctrl-C); its tables are written and
+    ``study resume`` finishes it."""
+
+    def __init__(self, folder: Path, unfinished: int) -> None:
+        super().__init__(
+            f"interrupted with {unfinished} trial(s) unfinished; results so far are in "
+            f"{folder}; continue with: study resume {folder}"
+        )
+        self.folder = folder

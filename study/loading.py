@@ -1,0 +1,163 @@
+"""Reading specs: a mapping, a YAML file, a preset or a suite -> validated Specs.
+
+YAML is read with a SafeLoader (data only: no tags, no eval) that also refuses a
+key given twice. ``--set`` overrides are applied to the plain data before it is
+validated (spec.py), so an override is checked like any other value.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from experiment_folder import SUITE_FILE
+
+from . import presets
+from .errors import SpecError
+from .spec import Spec, build_spec
+
+__all__ = ["SUITE_FILE", "apply_overrides", "load_raw", "load_spec", "read_yaml", "suite_specs"]
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (data only: no tags that build objects) that also refuses a key
+    given twice in one mapping, which YAML would silently resolve to the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *base' merges; keys given here then override, as YAML means
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable: SafeLoader's own error follows
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML document as plain data, or SpecError (one line) for an unreadable or bad file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc.__class__.__name__}: {exc}") from None
+    try:
+        return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: data only
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc.__class__.__name__
+        raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
+
+
+def apply_overrides(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply ``--set`` values: ``key=v`` fixes a trainable config key (and stops searching it);
+    ``a.b=v`` sets spec key ``b`` inside ``a`` (``scheduler.max_t=5``)."""
+    out = copy.deepcopy(dict(raw))
+    for key, value in sets.items():
+        if "." in key:
+            *parents, leaf = key.split(".")
+            node = out
+            for part in parents:
+                child = node.get(part)
+                if child is None:
+                    child = node[part] = {}
+                if not isinstance(child, dict):
+                    raise SpecError(f"--set {key}: {part!r} is not a mapping in this spec")
+                node = child
+            node[leaf] = value
+        else:
+            config = out.get("config") or {}
+            if not isinstance(config, dict):
+                raise SpecError("config: must be a mapping")
+            out["config"] = {**config, key: value}
+            space = out.get("space")
+            if isinstance(space, dict):
+                out["space"] = {k: v for k, v in space.items() if k != key}
+    return out
+
+
+def load_raw(spec_or_path: Any) -> tuple[Any, str | None]:
+    """Plain spec data from a mapping, a Spec, a YAML file or a preset name, and the name
+    it was found under (the preset's or the file's stem)."""
+    if isinstance(spec_or_path, Spec):
+        return spec_or_path.to_dict(), None
+    if isinstance(spec_or_path, Mapping):
+        return dict(spec_or_path), None
+    path = Path(str(spec_or_path))
+    if path.is_file():
+        return read_yaml(path), path.stem
+    if str(spec_or_path) in presets.names():
+        return presets.load(str(spec_or_path)), str(spec_or_path)
+    raise SpecError(
+        f"{spec_or_path!s:.100}: no such spec file or preset; presets: {', '.join(presets.names())}"
+    )
+
+
+def load_spec(
+    spec_or_path: Any, sets: Mapping[str, Any] | None = None, num_samples: int | None = None
+) -> Spec:
+    """A Spec from a mapping, a YAML file or a preset name, with overrides applied."""
+    raw, _ = load_raw(spec_or_path)
+    return spec_from_raw(raw, sets, num_samples)
+
+
+def spec_from_raw(raw: Any, sets: Mapping[str, Any] | None, num_samples: int | None) -> Spec:
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"spec: must be a mapping, got {type(raw).__name__}")
+    if "suite" in raw:
+        raise SpecError("spec: this is a suite of studies; run it with study run / run_study")
+    raw = apply_overrides(raw, sets or {})
+    if num_samples is not None:
+        raw["num_samples"] = num_samples
+    config = raw.get("config")
+    if isinstance(config, dict) and isinstance(config.get("data_root"), str):
+        # Ray runs each trial in its own folder: a relative path would point elsewhere.
+        config["data_root"] = str(Path(config["data_root"]).expanduser().resolve())
+    return build_spec(raw)
+
+
+def suite_specs(
+    raw: Mapping[str, Any], sets: Mapping[str, Any] | None, num_samples: int | None
+) -> list[Spec]:
+    """The studies of a suite, validated: each part is a spec, or ``{preset: NAME, ...}`` with
+    spec keys that replace the preset's (``config`` is merged key by key)."""
+    parts = raw.get("suite")
+    unknown = [k for k in raw if k not in ("suite", "name", "description")]
+    if unknown:
+        raise SpecError(f"suite: unknown key {unknown[0]!r}; allowed: suite, name, description")
+    if not isinstance(parts, list) or not parts:
+        raise SpecError("suite: must be a non-empty list of presets or specs")
+    specs = []
+    for i, part in enumerate(parts):
+        if not isinstance(part, Mapping):
+            raise SpecError(f"suite[{i}]: must be a mapping, got {part!r:.60}")
+        if "preset" in part:
+            if part["preset"] not in presets.names():
+                raise SpecError(
+                    f"suite[{i}].preset: unknown preset {part['preset']!r:.60}; "
+                    f"allowed: {', '.join(presets.names())}"
+                )
+            base = presets.load(part["preset"])
+            for key, value in part.items():  # spec keys over the preset's; config merges
+                if key == "config" and isinstance(value, Mapping):
+                    base["config"] = {**(base.get("config") or {}), **value}
+                elif key != "preset":
+                    base[key] = value
+        else:
+            base = dict(part)
+        specs.append(spec_from_raw(base, sets, num_samples))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise SpecError(f"suite: study names must differ, got {names}")
+    return specs

@@ -1,0 +1,280 @@
+"""Recording results: Ray Tune's results -> trials.csv and history.csv, plus spec.yaml.
+
+- ``history.csv``: one row per trial per reported epoch (every metric, the
+  objective, the result's status).
+- ``trials.csv``: one row per trial: trial_id, status, reason, every config key
+  as the trial ran it (``config/<key>``, defaults included), the final value of
+  every metric (``<metric>``), its value at the epoch with the best objective
+  (``best/<metric>``, for metrics declared with a best), epochs, time_s, device,
+  the search seed and the trial seed.
+
+Names and rules of the format come from :mod:`experiment_folder`; what each metric
+is comes from the trainable's registration. Nothing here needs a live Ray: a
+result is anything with Ray's ``Result`` attributes (tests use recorded ones).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+import trainables
+from experiment_folder import (
+    BEST_PREFIX,
+    CONFIG_PREFIX,
+    ERROR_FILE,
+    FINAL,
+    HISTORY_FILE,
+    NOT_METRICS,
+    RAY_BOOKKEEPING,
+    RAY_KEPT,
+    RAY_UNFINISHED,
+    SPEC_FILE,
+    TRIAL_CONFIG,
+    TRIALS_FILE,
+    best_trial,
+    decode_params,
+    error_line,
+    metric_values,
+    status_counts,
+)
+
+from .spec import Spec
+
+log = logging.getLogger(__name__)
+
+# Ray Tune's own result keys that history.csv leaves out.
+RAY_DROPPED = {
+    "checkpoint_dir_name",
+    "should_checkpoint",
+    "done",
+    "episodes_total",
+    "timesteps_total",
+    "trial_id",
+    "date",
+    "time_this_iter_s",
+    "pid",
+    "hostname",
+    "node_ip",
+    "time_since_restore",
+    "iterations_since_restore",
+    "experiment_tag",
+    "timesteps_since_restore",
+}
+
+
+def _history_frame(result: Any, trial_id: str) -> pd.DataFrame:
+    """A trial's epochs as Ray recorded them, with Ray's bookkeeping dropped (the
+    config a trial ran with stays in, to be read once and then dropped)."""
+    frame = result.metrics_dataframe
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    frame = frame.rename(columns=RAY_KEPT)
+    keep = [c for c in frame.columns if not c.startswith(CONFIG_PREFIX) and c not in RAY_DROPPED]
+    frame = frame[keep].copy()
+    frame.insert(0, "trial_id", trial_id)
+    return frame
+
+
+def ran_config(
+    history: pd.DataFrame, last: dict[str, Any], spec: Spec, sampled: dict[str, Any]
+) -> dict[str, Any]:
+    """The config the trial reported it ran with (trial.py sends it with its first
+    result of each run); for a trial that never reported, the spec's view of it."""
+    texts = [last.get(TRIAL_CONFIG)]
+    if TRIAL_CONFIG in history:
+        texts = [*history[TRIAL_CONFIG].dropna().tolist(), *texts]
+    for text in texts:
+        if isinstance(text, str):
+            try:
+                config = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(config, dict):
+                return config
+    space = {k: d.to_dict() for k, d in spec.space.items()}
+    decoded = decode_params(space, spec.variants, sampled)
+    decoded.pop("variant", None)
+    return {**spec.config, **decoded}
+
+
+def _status(
+    last: dict[str, Any], error: BaseException | None, ray_status: str | None
+) -> tuple[str, str]:
+    if error is not None:
+        return "error", error_line(str(error))
+    if ray_status in RAY_UNFINISHED:
+        return "unfinished", "the study was interrupted; study resume finishes it"
+    status = last.get("status")
+    if status in FINAL:
+        return str(status), str(last.get("reason") or last.get("divergence") or "")
+    if not last:
+        return "stopped", "did not report"
+    return "stopped", f"stopped by the scheduler or time budget after epoch {last.get('epoch')}"
+
+
+def _best_row(history: pd.DataFrame, mode: str) -> pd.Series | None:
+    if history.empty or "objective" not in history:
+        return None
+    objective = history["objective"].astype(float)
+    index = objective.idxmax() if mode == "max" else objective.idxmin()
+    return history.loc[index]
+
+
+def _original(
+    last: dict[str, Any], history: pd.DataFrame, first_end: dict[str, Any] | None
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A trial's last result and history with each epoch once, after any resume.
+
+    A trial that had ended before a SIGKILL and was run again by ``study resume``
+    (ledger.py) keeps the result of its first end and its first epochs."""
+    if not first_end or first_end.get("ray_status") != "TERMINATED":
+        # Unfinished at a kill: Ray's copy of result.json can be a little ahead of the
+        # checkpoint its state names, so the resumed run repeats an epoch. The repeat
+        # is the one the trial's later epochs follow from.
+        if not history.empty and "iteration" in history:
+            history = history.drop_duplicates("iteration", keep="last").reset_index(drop=True)
+        return last, history
+    original = first_end["result"]
+    if not history.empty and "iteration" in history:
+        upto = original.get("training_iteration", math.inf)
+        history = history.drop_duplicates("iteration", keep="first")
+        history = history[history["iteration"] <= upto].reset_index(drop=True)
+    return {**last, **original}, history
+
+
+def _gets_best(column: str, facts: dict[str, trainables.Metric]) -> bool:
+    """A best/ column for the objective, for each metric declared with one, and for a
+    plugin's undeclared numbers; never for Ray's bookkeeping."""
+    if column in facts:
+        return facts[column].best
+    return column not in RAY_BOOKKEEPING
+
+
+def trial_row(
+    result: Any,
+    spec: Spec,
+    history: pd.DataFrame,
+    ray_status: str | None,
+    last: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One trials.csv row for a Ray Tune Result (``ray_status``: Ray's own trial status;
+    ``last``: its last result, if not the Result's own)."""
+    trial_id = _trial_id(result)
+    last = dict(result.metrics or {}) if last is None else last
+    status, reason = _status(last, result.error, ray_status)
+    config = ran_config(history, last, spec, dict(result.config or {}))
+    row: dict[str, Any] = {"trial_id": trial_id, "status": status, "reason": reason}
+    if "variant" in (result.config or {}):
+        row["variant"] = result.config["variant"]
+    row.update(
+        {
+            CONFIG_PREFIX + k: v if not isinstance(v, (list, dict)) else str(v)
+            for k, v in config.items()
+        }
+    )
+    history = history.drop(columns=[TRIAL_CONFIG], errors="ignore")
+    metric_columns = [c for c in history.columns if c not in NOT_METRICS]
+    for column in metric_columns:
+        row[column] = (
+            (last[column] if column in last else history[column].iloc[-1])
+            if not history.empty
+            else math.nan
+        )
+    best = _best_row(history, spec.mode)
+    if best is not None:
+        facts = trainables.metric_facts(spec.trainable)
+        for column in metric_columns:
+            if _gets_best(column, facts):
+                row[BEST_PREFIX + column] = best[column]
+    row["epochs"] = int((history["epoch"] > 0).sum()) if "epoch" in history else 0
+    row["time_s"] = float(last.get("time_total_s", math.nan))  # the trial's, not an epoch's
+    row["device"] = config.get("device", "cpu")
+    row["search_seed"] = spec.search.seed
+    row["trial_seed"] = config.get("seed")
+    row["trial_dir"] = str(result.path)
+    error_file = Path(result.path) / ERROR_FILE  # Ray Tune's traceback of each failure
+    row["error_file"] = str(error_file) if error_file.is_file() else ""
+    return row
+
+
+def _trial_id(result: Any) -> str:
+    return str((result.metrics or {}).get("trial_id") or Path(result.path).name)
+
+
+def build_tables(
+    results: Any,
+    spec: Spec,
+    ray_statuses: dict[str, str],
+    first_ends: dict[str, dict[str, Any]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trials, history) DataFrames from Ray Tune's results (a ResultGrid, or any
+    iterable of Result-like objects), Ray's trial statuses and the ledger's first end
+    of each trial (``ledger.read``)."""
+    rows, histories = [], []
+    for result in results:
+        trial_id = _trial_id(result)
+        last, history = _original(
+            dict(result.metrics or {}),
+            _history_frame(result, trial_id),
+            (first_ends or {}).get(trial_id),
+        )
+        rows.append(trial_row(result, spec, history, ray_statuses.get(trial_id), last))
+        histories.append(history.drop(columns=[TRIAL_CONFIG], errors="ignore"))
+    trials = pd.DataFrame(rows)
+    if not trials.empty:
+        trials = trials.sort_values("trial_id", kind="stable").reset_index(drop=True)
+    non_empty = [h for h in histories if not h.empty]
+    history = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
+    return trials, history
+
+
+def write_tables(folder: Path, trials: pd.DataFrame, history: pd.DataFrame) -> None:
+    """Write both tables atomically (a reader never sees half a file)."""
+    for name, frame in ((TRIALS_FILE, trials), (HISTORY_FILE, history)):
+        tmp = folder / f".{name}.tmp"
+        frame.to_csv(tmp, index=False)
+        tmp.replace(folder / name)
+    log.debug("wrote %s and %s", folder / TRIALS_FILE, folder / HISTORY_FILE)
+
+
+def write_spec(folder: Path, spec: Spec, run: dict[str, Any]) -> None:
+    """spec.yaml: the resolved spec and a ``run`` section (address, resources)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {**spec.to_dict(), "run": dict(run)}
+    (folder / SPEC_FILE).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def add_wall_time(folder: Path, seconds: float) -> None:
+    """Record the driver's wall time in spec.yaml's run section (summed over resumes)."""
+    path = folder / SPEC_FILE
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    run = data.get("run") or {}
+    run["wall_s"] = round(float(run.get("wall_s") or 0.0) + seconds, 2)
+    data["run"] = run
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def log_summary(trials: pd.DataFrame, spec: Spec, seconds: float) -> dict[str, int]:
+    """Log the status counts and the best trial; returns the counts."""
+    counts = status_counts(trials)
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    log.info("%d trials in %.1f s: %s", len(trials), seconds, summary or "none")
+    best = best_trial(trials, spec.metric, spec.mode)
+    if best is not None:
+        params = " ".join(
+            f"{k}={_fmt(best[CONFIG_PREFIX + k])}" for k in spec.space if CONFIG_PREFIX + k in best
+        )
+        value = float(metric_values(trials.loc[[best.name]], spec.metric).iloc[0])
+        log.info("best trial %s: %s=%.4g %s", best["trial_id"], spec.metric, value, params)
+    return counts
