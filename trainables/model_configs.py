@@ -15,7 +15,9 @@ from .config import InvalidConfig, param
 from .conv import ConvLayer, conv_plan
 
 DATASETS = ("mnist5k", "mnist")
-SEED_DATA = ([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])  # section 2 and 5.1.2
+# "seed" here means the study note the models come from (README, Glossary), not a
+# random seed: its data sets keep the names the note gives them.
+SEED_DATA = ([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])  # the note's section 2 and 5.1.2
 OUTLIER_DATA = ([1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 1000.0, 6.0, 8.0, 10.0])  # section 5.2
 NAMED_DATA = ("seed", "outlier", "random")
 RANDOM_POINTS = 10  # section 5.2, second part: 10 points x = random()*10 + 1, y = 2x + 0.5

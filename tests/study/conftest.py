@@ -53,6 +53,7 @@ def ray_address():
     import harness_test_trainables  # noqa: F401  (registers "flaky" in this process too)
 
     cluster.configure_env()
+    ensure_token()
     address, temp_dir = start_head(num_cpus=2)
     SESSION_NODE["temp_dir"] = temp_dir
     try:
@@ -62,6 +63,13 @@ def ray_address():
     finally:
         ray.shutdown()
         stop_node(temp_dir)
+
+
+def ensure_token() -> None:
+    """Ray 2.60's token authentication: nodes that join a head (the lost-worker test) need
+    the token in ~/.ray/auth_token. On a machine that never ran Ray there is none until
+    something creates it, so create it as Ray's own CLI would (no-op when it exists)."""
+    subprocess.run([RAY, "get-auth-token", "--generate"], capture_output=True, timeout=60)
 
 
 def ray_start(*args: str, env: dict[str, str] | None = None) -> None:

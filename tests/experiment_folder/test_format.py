@@ -1,0 +1,60 @@
+"""The experiment-folder format's rules, on plain data."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+import experiment_folder as fmt
+
+
+def test_every_status_has_a_meaning_and_the_groups_are_statuses():
+    assert set(fmt.FINAL) <= set(fmt.STATUSES)
+    assert set(fmt.SCORED) <= set(fmt.STATUSES)
+    assert all(fmt.STATUS_MEANING[s] for s in fmt.STATUSES)
+    assert "diverged" not in fmt.SCORED and "invalid" not in fmt.SCORED
+
+
+def test_metric_values_prefer_the_best_epoch_and_fall_back_to_the_final_value():
+    trials = pd.DataFrame({"best/loss": [0.1, math.nan], "loss": [0.3, 0.2]})
+    assert list(fmt.metric_values(trials, "loss")) == [0.1, 0.2]
+    assert fmt.metric_values(trials, "val_acc").isna().all()
+
+
+def test_best_trial_follows_the_mode_and_skips_unscored_trials():
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["a", "b", "c"],
+            "status": ["completed", "diverged", "stopped"],
+            "best/loss": [0.5, 0.0, 0.2],
+        }
+    )
+    assert fmt.best_trial(trials, "loss", "min")["trial_id"] == "c"
+    assert fmt.best_trial(trials, "loss", "max")["trial_id"] == "a"
+    assert fmt.best_trial(trials.iloc[[1]], "loss", "min") is None
+    assert fmt.best_trial(pd.DataFrame(), "loss", "min") is None
+
+
+def test_choices_of_lists_are_decoded_and_anything_else_is_left_alone():
+    channels = {"choice": [[4, 8], [8, 16]]}
+    assert fmt.decode_choice(channels, 1) == [8, 16]
+    assert fmt.decode_choice(channels, "1") == [8, 16]
+    assert fmt.decode_choice(channels, 7) == 7  # a damaged folder's index: kept as it is
+    assert fmt.decode_choice({"choice": [1, 2]}, 1) == 1  # plain choices travel as values
+    assert fmt.decode_choice({"loguniform": [0.1, 1]}, 0.5) == 0.5
+    assert fmt.decode_choice("garbage", 3) == 3
+
+
+def test_variants_expand_under_the_sampled_values():
+    variants = {"wd": {"weight_decay": 0.01, "lr": 0.5}}
+    out = fmt.decode_params({}, variants, {"variant": "wd", "lr": 0.1})
+    assert out == {"weight_decay": 0.01, "lr": 0.1, "variant": "wd"}
+    assert fmt.decode_params({}, "not a mapping", {"variant": "x"}) == {"variant": "x"}
+
+
+def test_error_line_is_the_last_type_and_message_line():
+    text = 'Traceback (most recent call last):\n  File "a.py", line 1\n    x()\nValueError: bad\n'
+    assert fmt.error_line(text) == "ValueError: bad"
+    assert fmt.error_line("") == "error"
+    assert len(fmt.error_line("E: " + "x" * 1000)) == 300
