@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 from .compare import write_comparison
-from .load import AnalysisError, Experiment, load, load_many
+from .errors import AnalysisError
+from .load import Experiment, load, load_many
 from .report import write_report
 
 __all__ = ["AnalysisError", "Experiment", "load", "load_many", "write_comparison", "write_report"]

@@ -10,7 +10,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from . import plots, report, tables
-from .load import AnalysisError, Experiment, load
+from .errors import AnalysisError
+from .load import Experiment, load
 
 
 def comparison_table(experiments: Sequence[Experiment]) -> pd.DataFrame:
@@ -67,6 +68,13 @@ def write_comparison(folders: Sequence[str | Path], out: str | Path, fmt: str = 
     experiments = [load(f) for f in folders]
     if len(experiments) < 2:
         raise AnalysisError("study compare needs at least two experiment folders")
+    with plots.literal_text():
+        section = _section(experiments)
+    title = "Comparison: " + ", ".join(e.name for e in experiments)
+    return report.write_sections(title, [section], Path(out), fmt)
+
+
+def _section(experiments: Sequence[Experiment]) -> report.Section:
     section = report.Section("Experiments compared")
     section.tables.append(("comparison", comparison_table(experiments)))
     section.text.append(
@@ -91,5 +99,4 @@ def write_comparison(folders: Sequence[str | Path], out: str | Path, fmt: str = 
         section.tables.append(
             ("remedies", pd.concat(remedy_rows).set_index(["experiment", "remedy"]))
         )
-    title = "Comparison: " + ", ".join(e.name for e in experiments)
-    return report.write_sections(title, [section], Path(out), fmt)
+    return section

@@ -12,9 +12,11 @@ result line is skipped with a warning and the valid rest is used.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from experiment_folder import (
     ERROR_FILE,
     FINAL,
     HISTORY_FILE,
+    MAX_DOCUMENT_VALUES,
     PARAMS_FILE,
     RESULT_FILE,
     SPEC_FILE,
@@ -35,13 +38,13 @@ from experiment_folder import (
     TRIALS_FILE,
     decode_params,
     error_line,
+    too_large,
 )
 
+from .errors import AnalysisError
+from .files import read_regular, subfolders
+
 log = logging.getLogger(__name__)
-
-
-class AnalysisError(Exception):
-    """A folder that cannot be analysed; the CLI prints the message and exits 2."""
 
 
 @dataclass
@@ -76,27 +79,35 @@ class Experiment:
 
 def _read_spec(folder: Path) -> dict[str, Any]:
     path = folder / SPEC_FILE
-    if not path.is_file():
+    problems: list[str] = []
+    data = read_regular(path, folder, problems)
+    if data is None:
+        why = problems[0] if problems else f"no {SPEC_FILE}"
         raise AnalysisError(
-            f"{folder}: not a study folder (no {SPEC_FILE}); give the folder 'study run' printed"
+            f"{folder}: not a study folder ({why}); give the folder 'study run' printed"
         )
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        spec = yaml.safe_load(data.decode("utf-8"))
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:  # ValueError: bad UTF-8, or
+        # a number past Python's digit limit
         raise AnalysisError(f"{path}: unreadable spec ({type(exc).__name__})") from None
     if not isinstance(spec, dict):
         raise AnalysisError(f"{path}: not a spec (expected a mapping)")
+    if too_large(spec):
+        raise AnalysisError(
+            f"{path}: expands to more than {MAX_DOCUMENT_VALUES:,} values (YAML aliases?)"
+        )
     return spec
 
 
-def _read_csv(path: Path, warnings: list[str]) -> pd.DataFrame | None:
+def _read_csv(path: Path, root: Path, warnings: list[str]) -> pd.DataFrame | None:
     """A CSV, skipping malformed lines (with a warning); None when missing or unusable."""
-    if not path.is_file():
+    raw = read_regular(path, root, warnings)
+    if raw is None:
         return None
     try:
-        raw = path.read_bytes()
-        frame = pd.read_csv(path, on_bad_lines="skip", engine="python")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        frame = pd.read_csv(io.BytesIO(raw), on_bad_lines="skip", engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OverflowError) as exc:
         warnings.append(f"{path.name}: unreadable ({type(exc).__name__}); rebuilt from Ray's files")
         return None
     lines = [line for line in raw.splitlines() if line.strip()]
@@ -115,8 +126,8 @@ def load(folder: str | Path) -> Experiment:
         raise AnalysisError(f"{folder}: no such folder")
     spec = _read_spec(folder)
     warnings: list[str] = []
-    trials = _read_csv(folder / TRIALS_FILE, warnings)
-    history = _read_csv(folder / HISTORY_FILE, warnings)
+    trials = _read_csv(folder / TRIALS_FILE, folder, warnings)
+    history = _read_csv(folder / HISTORY_FILE, folder, warnings)
     rebuilt = (
         trials is None
         or history is None
@@ -159,17 +170,18 @@ def _unique_names(experiments: list[Experiment]) -> list[str]:
     ]
 
 
-def _read_results(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
+def _read_results(path: Path, root: Path, warnings: list[str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     bad = 0
-    if not path.is_file():
+    data = read_regular(path, root, warnings)
+    if data is None:
         return rows
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in data.decode("utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
-        try:
+        try:  # ValueError also covers numbers past Python's digit limit
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             bad += 1
             continue
         if isinstance(row, dict):
@@ -177,7 +189,7 @@ def _read_results(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
         else:
             bad += 1
     if bad:
-        warnings.append(f"{path.parent.name}/result.json: skipped {bad} corrupt line(s)")
+        warnings.append(f"{path.parent.name}/{RESULT_FILE}: skipped {bad} corrupt line(s)")
     return rows
 
 
@@ -194,12 +206,13 @@ def _ran_config(results: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _trial_from_files(
-    trial_dir: Path, spec: dict[str, Any], warnings: list[str]
+    trial_dir: Path, root: Path, spec: dict[str, Any], warnings: list[str]
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    results = _read_results(trial_dir / RESULT_FILE, warnings)
-    try:  # ValueError: bad JSON, or bytes that are not UTF-8
-        params = json.loads((trial_dir / PARAMS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    results = _read_results(trial_dir / RESULT_FILE, root, warnings)
+    raw_params = read_regular(trial_dir / PARAMS_FILE, root, warnings)
+    try:  # ValueError: bad JSON, bytes that are not UTF-8, too many digits
+        params = json.loads(raw_params.decode("utf-8")) if raw_params is not None else None
+    except (ValueError, RecursionError):
         params = None
     if not isinstance(params, dict):
         warnings.append(f"{trial_dir.name}/{PARAMS_FILE} is unreadable; its config is not shown")
@@ -211,9 +224,9 @@ def _trial_from_files(
         history = history.rename(columns={"training_iteration": "iteration"})
         history["trial_id"] = trial_id
     last = results[-1] if results else {}
-    error = trial_dir / ERROR_FILE
-    if error.is_file():
-        status, reason = "error", error_line(error.read_text(errors="replace"))
+    error = read_regular(trial_dir / ERROR_FILE, root, warnings)
+    if error is not None:
+        status, reason = "error", error_line(error.decode("utf-8", errors="replace"))
     elif last.get("status") in FINAL:
         status, reason = (
             str(last["status"]),
@@ -249,13 +262,13 @@ def rebuild(
     folder: Path, spec: dict[str, Any], warnings: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """trials and history from Ray Tune's per-trial folders (``*/params.json``)."""
-    trial_dirs = sorted(p.parent for p in folder.glob(f"*/{PARAMS_FILE}"))
+    trial_dirs = [d for d in subfolders(folder) if os.path.lexists(d / PARAMS_FILE)]
     if not trial_dirs:
         raise AnalysisError(f"{folder}: no trials.csv and no Ray trial folders: nothing ran yet")
     warnings.append("trials.csv/history.csv missing or unreadable: rebuilt from Ray's trial files")
     rows, histories = [], []
     for trial_dir in trial_dirs:
-        row, history = _trial_from_files(trial_dir, spec, warnings)
+        row, history = _trial_from_files(trial_dir, folder, spec, warnings)
         rows.append(row)
         histories.append(history)
     non_empty = [h for h in histories if not h.empty]

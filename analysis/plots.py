@@ -20,6 +20,13 @@ from matplotlib.figure import Figure
 
 from .tables import Surface
 
+
+def literal_text() -> Any:
+    """A context in which labels are drawn literally: a '$' in a variant name is text,
+    not mathtext (which fails on '$x' and would end the report). Figures are made in it."""
+    return plt.rc_context({"text.parse_math": False})
+
+
 DIVERGED = "#d62728"
 STABLE = "#1f77b4"
 

@@ -24,7 +24,9 @@ from matplotlib.figure import Figure
 from experiment_folder import REPORT_DIR
 
 from . import plots, tables
-from .load import AnalysisError, Experiment
+from .errors import AnalysisError
+from .files import publish
+from .load import Experiment
 
 log = logging.getLogger(__name__)
 
@@ -262,16 +264,34 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+# What a Markdown viewer would render: emphasis, code, links and images, tables,
+# headings, strike-through, raw HTML and entities. Backslash escapes show them literally.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
+
+
+def md_text(text: str, bold: bool = False) -> str:
+    """Text as Markdown shows it literally: HTML and Markdown syntax escaped, on one line.
+
+    With ``bold``, the report's own ``**...**`` emphasis is kept (its inner text escaped)."""
+    flat = " ".join(str(text).split())
+    if not bold:
+        return _MD_SPECIAL.sub(r"\\\1", flat)
+    parts = flat.split("**")
+    if len(parts) % 2 == 0:  # unbalanced: show every asterisk literally
+        return _MD_SPECIAL.sub(r"\\\1", flat)
+    return "**".join(_MD_SPECIAL.sub(r"\\\1", p) for p in parts)
+
+
 def _md_table(frame: pd.DataFrame) -> str:
     frame = (
         frame.reset_index()
         if frame.index.name or not isinstance(frame.index, pd.RangeIndex)
         else frame
     )
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    header = "| " + " | ".join(md_text(str(c)) for c in frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
     rows = [
-        "| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |"
+        "| " + " | ".join(md_text(_fmt(v)) for v in row) + " |"
         for row in frame.itertuples(index=False)
     ]
     return "\n".join([header, rule, *rows])
@@ -291,45 +311,50 @@ margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:0.2em}"""
 def write_report(exp: Experiment, out: str | Path | None = None, fmt: str = "both") -> Path:
     """Write the report for ``exp`` into ``out`` (default ``<experiment>/report``)."""
     folder = Path(out) if out is not None else exp.folder / REPORT_DIR
-    return write_sections(f"Study report: {exp.name}", build_sections(exp), folder, fmt)
+    with plots.literal_text():
+        sections = build_sections(exp)
+    return write_sections(f"Study report: {exp.name}", sections, folder, fmt, owned=out is None)
 
 
-def write_sections(title: str, sections: list[Section], folder: Path, fmt: str) -> Path:
-    """Write sections as index.html (self-contained), report.md, PNGs and CSVs in ``folder``."""
+def write_sections(
+    title: str, sections: list[Section], folder: Path, fmt: str, owned: bool = False
+) -> Path:
+    """Write sections as index.html (self-contained), report.md, PNGs and CSVs in ``folder``.
+
+    Everything is rendered in memory first, then published as a whole (files.publish):
+    never through a link, and never leaving files of an earlier report behind."""
     if fmt not in FORMATS:
         raise AnalysisError(f"format={fmt!r}; allowed: {', '.join(FORMATS)}")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AnalysisError(f"{folder}: cannot create the report folder ({exc.strerror})") from None
-    md = [f"# {title}", ""]
+    files: dict[str, bytes] = {}
+    md = [f"# {md_text(title)}", ""]
     page = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
         f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
     ]
     for section in sections:
-        md += [f"## {section.title}", ""]
+        md += [f"## {md_text(section.title)}", ""]
         page.append(f"<h2>{html.escape(section.title)}</h2>")
         for text in section.text:
-            md += [text, ""]
+            md += [md_text(text, bold=True), ""]
             page.append(f"<p>{_html_text(text)}</p>")
         for name, fig in section.figures:
             data = _png(fig)
-            (folder / f"{_slug(name)}.png").write_bytes(data)
-            md += [f"![{name}]({_slug(name)}.png)", ""]
+            files[f"{_slug(name)}.png"] = data
+            md += [f"![{md_text(name)}]({_slug(name)}.png)", ""]
             page.append(
                 f"<img alt='{html.escape(name)}' src='data:image/png;base64,"
                 f"{base64.b64encode(data).decode()}'>"
             )
         for name, frame in section.tables:
-            frame.to_csv(folder / f"{_slug(name)}.csv")
-            md += [f"**{name.replace('_', ' ')}**", "", _md_table(frame), ""]
+            files[f"{_slug(name)}.csv"] = frame.to_csv().encode("utf-8")
+            md += [f"**{md_text(name.replace('_', ' '))}**", "", _md_table(frame), ""]
             page.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>")
             page.append(frame.to_html(float_format=lambda v: _fmt(float(v)), border=0, na_rep=""))
     page.append("</body></html>")
     if fmt in ("md", "both"):
-        (folder / "report.md").write_text("\n".join(md), encoding="utf-8")
+        files["report.md"] = "\n".join(md).encode("utf-8")
     if fmt in ("html", "both"):
-        (folder / "index.html").write_text("\n".join(page), encoding="utf-8")
+        files["index.html"] = "\n".join(page).encode("utf-8")
+    publish(files, folder, owned)
     log.info("report in %s", folder)
     return folder

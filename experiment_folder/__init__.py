@@ -142,6 +142,28 @@ def decode_params(
     return {**merged, "variant": variant}
 
 
+# A spec document (spec.yaml, a spec file) holds at most this many values, counting a
+# YAML alias each time it is used: a 430-byte "billion laughs" spec expands past it.
+MAX_DOCUMENT_VALUES = 100_000
+
+
+def too_large(document: Any, cap: int = MAX_DOCUMENT_VALUES) -> bool:
+    """Whether ``document`` holds more than ``cap`` values with its shared (aliased)
+    parts counted each time they appear; stops counting at the cap (cycles too)."""
+    count, stack = 0, [document]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > cap:
+            return True
+        if isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
+
 def error_line(text: str, limit: int = 300) -> str:
     """One line for the tables: the last 'Type: message' line of a traceback."""
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import trainables
-from analysis.load import AnalysisError
+from analysis.errors import AnalysisError
+from experiment_folder import SPEC_FILE, SUITE_FILE
 
 from .errors import Interrupted, StudyError
 
@@ -26,6 +28,15 @@ def one_line(text: object) -> str:
     return "".join(
         c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text)
     )
+
+
+class _Printable(logging.Formatter):
+    """Log lines with unprintable characters escaped (a trial folder named with a
+    terminal escape sequence, say, is shown, not obeyed); a --debug traceback keeps
+    its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return one_line(super().formatMessage(record))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,7 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.25")
     run.add_argument("--no-report", action="store_true", help="skip the report at the end")
 
-    resume = commands.add_parser("resume", help="continue an interrupted study")
+    resume = commands.add_parser(
+        "resume",
+        help="continue an interrupted study",
+        description="Continue an interrupted study. Resuming unpickles Ray's saved state in "
+        "the folder (tuner.pkl, the searcher's state), which can run code: resume only "
+        "folders you wrote. A folder owned by another user, or writable by anyone, is refused.",
+    )
     resume.add_argument("experiment", metavar="EXPERIMENT_DIR")
     resume.add_argument("--address", help="join this Ray cluster (default: a private local Ray)")
     resume.add_argument("--no-report", action="store_true", help="skip the report at the end")
@@ -96,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _setup_logging(debug: bool) -> None:
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_Printable("%(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
@@ -133,10 +150,13 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _study_folders(folder: Path) -> list[Path]:
-    """A study folder, or the studies of a suite folder."""
-    if (folder / "spec.yaml").is_file() or not (folder / "suite.yaml").is_file():
+    """A study folder, or the studies of a suite folder (its real sub-folders only:
+    a link in an untrusted folder is not followed)."""
+    from analysis.files import subfolders
+
+    if (folder / SPEC_FILE).is_file() or not (folder / SUITE_FILE).is_file():
         return [folder]
-    return sorted(p.parent for p in folder.glob("*/spec.yaml"))
+    return [p for p in subfolders(folder) if os.path.lexists(p / SPEC_FILE)]
 
 
 def _analyze(args: argparse.Namespace) -> int:

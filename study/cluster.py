@@ -7,6 +7,8 @@ import logging
 import os
 from collections.abc import Iterator
 
+from trainables.config import short
+
 from .errors import ClusterError
 
 log = logging.getLogger(__name__)
@@ -65,8 +67,8 @@ def connect(address: str | None) -> bool:
     from the network has been a remote-code-execution hole in Ray deployments. Ray
     2.60 binds its gRPC servers (GCS, raylet, workers) on every interface whatever
     the node IP (``_node_ip_address="127.0.0.1"`` is mapped back to the host's IP),
-    so those ports rely on Ray's token authentication, on by default; with
-    RAY_AUTH_MODE=disabled they are open, and this warns. With an address (``auto``,
+    so those ports rely on Ray's token authentication, on by default; once Ray is
+    up, this asks Ray whether it is on and warns when it is not. With an address (``auto``,
     ``HOST:PORT`` or ``ray://...``) it joins that cluster.
     """
     import ray
@@ -76,11 +78,6 @@ def connect(address: str | None) -> bool:
         return False
     if address:
         _use_token_if_available()
-    elif os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
-        log.warning(
-            "RAY_AUTH_MODE=disabled: the local Ray's ports accept unauthenticated "
-            "connections from the network"
-        )
     try:
         if address:
             ray.init(address=address, logging_level=log_level(), log_to_driver=False)
@@ -94,10 +91,25 @@ def connect(address: str | None) -> bool:
                 log_to_driver=False,
             )
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+        where = f"the Ray cluster at {short(address)}" if address else "a local Ray instance"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ClusterError(f"could not start or reach {where}: {first}") from None
+    if not token_auth_on():
+        log.warning(
+            "Ray's token authentication is off: its ports accept unauthenticated "
+            "connections from the network (README, 'Security model')"
+        )
     return True
+
+
+def token_auth_on() -> bool:
+    """Whether this driver's Ray uses token authentication: asked of Ray itself, whatever
+    RAY_AUTH_MODE is spelled (disabled, off, none, empty all turn it off)."""
+    try:
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+    except ImportError:  # a Ray without token authentication
+        return False
+    return bool(is_token_auth_enabled())
 
 
 def cluster_gpus() -> float:

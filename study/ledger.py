@@ -21,10 +21,12 @@ Tuner.restore then quietly started a wrong experiment). Two records guard this:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -109,11 +111,23 @@ class StateBackup:
         try:
             target.mkdir(exist_ok=True)
             for path in files:  # the whole set, so that it stays consistent
-                tmp = target / f".{path.name}.tmp"
-                shutil.copyfile(path, tmp)
-                os.replace(tmp, target / path.name)
+                _copy_atomic(path, target / path.name)
         except OSError as exc:
             log.warning("could not back up the experiment state to %s: %s", target, exc)
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    """Copy whole or not at all, never through a link at the target: into a new file
+    (O_EXCL) that then replaces ``target`` itself."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _whole(path: Path) -> bool:
@@ -144,9 +158,7 @@ def repair_state(folder: Path) -> list[str]:
     if not broken or not all(_whole(p) for p in saved):
         return []
     for path in saved:
-        tmp = folder / f".{path.name}.tmp"
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, folder / path.name)
+        _copy_atomic(path, folder / path.name)
     log.warning(
         "%s: Ray's saved state was cut short (%s); resuming from the harness's copy",
         folder,

@@ -14,18 +14,22 @@ from typing import Any
 
 import yaml
 
-from experiment_folder import SUITE_FILE
+from experiment_folder import MAX_DOCUMENT_VALUES, SUITE_FILE, too_large
+from trainables.config import NumberLoader, short
 
 from . import presets
 from .errors import SpecError
 from .spec import Spec, build_spec
 
+MAX_SPEC_BYTES = 1_000_000  # a spec file; presets are about 1 KB
+
 __all__ = ["SUITE_FILE", "apply_overrides", "load_raw", "load_spec", "read_yaml", "suite_specs"]
 
 
-class _SpecLoader(yaml.SafeLoader):
-    """yaml.SafeLoader (data only: no tags that build objects) that also refuses a key
-    given twice in one mapping, which YAML would silently resolve to the last one."""
+class _SpecLoader(NumberLoader):
+    """yaml.SafeLoader (data only: no tags that build objects) that reads ``1e-3`` as a
+    number and refuses a key given twice in one mapping, which YAML would silently
+    resolve to the last one."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -40,24 +44,40 @@ class _SpecLoader(yaml.SafeLoader):
                 continue
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                    None, None, f"duplicate key {short(key)}", key_node.start_mark
                 )
         return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml(path: Path) -> Any:
-    """A YAML document as plain data, or SpecError (one line) for an unreadable or bad file."""
+    """A YAML document as plain data, or SpecError (one line) for an unreadable, bad or
+    oversized file (more than MAX_SPEC_BYTES, or more than MAX_DOCUMENT_VALUES values
+    once its aliases are expanded: a 430-byte "billion laughs" spec is refused)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
+        if len(data) > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: larger than {MAX_SPEC_BYTES:,} bytes; not a spec")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the spec: {exc.__class__.__name__}: {exc}") from None
     try:
-        return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: data only
+        document = yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or exc.__class__.__name__
-        raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
+        raise SpecError(f"{path}: not valid YAML{where}: {str(problem)[:200]}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: nested too deeply to be a spec") from None
+    except ValueError as exc:  # a number past Python's digit limit
+        raise SpecError(f"{path}: not a spec: {str(exc)[:120]}") from None
+    if too_large(document):
+        raise SpecError(
+            f"{path}: expands to more than {MAX_DOCUMENT_VALUES:,} values "
+            "(YAML aliases?); a spec is far smaller"
+        )
+    return document
 
 
 def apply_overrides(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,7 +93,7 @@ def apply_overrides(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str
                 if child is None:
                     child = node[part] = {}
                 if not isinstance(child, dict):
-                    raise SpecError(f"--set {key}: {part!r} is not a mapping in this spec")
+                    raise SpecError(f"--set {key}: {short(part)} is not a mapping in this spec")
                 node = child
             node[leaf] = value
         else:
@@ -135,17 +155,19 @@ def suite_specs(
     parts = raw.get("suite")
     unknown = [k for k in raw if k not in ("suite", "name", "description")]
     if unknown:
-        raise SpecError(f"suite: unknown key {unknown[0]!r}; allowed: suite, name, description")
+        raise SpecError(
+            f"suite: unknown key {short(unknown[0])}; allowed: suite, name, description"
+        )
     if not isinstance(parts, list) or not parts:
         raise SpecError("suite: must be a non-empty list of presets or specs")
     specs = []
     for i, part in enumerate(parts):
         if not isinstance(part, Mapping):
-            raise SpecError(f"suite[{i}]: must be a mapping, got {part!r:.60}")
+            raise SpecError(f"suite[{i}]: must be a mapping, got {short(part)}")
         if "preset" in part:
             if part["preset"] not in presets.names():
                 raise SpecError(
-                    f"suite[{i}].preset: unknown preset {part['preset']!r:.60}; "
+                    f"suite[{i}].preset: unknown preset {short(part['preset'])}; "
                     f"allowed: {', '.join(presets.names())}"
                 )
             base = presets.load(part["preset"])

@@ -15,9 +15,12 @@ result is anything with Ray's ``Result`` attributes (tests use recorded ones).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -235,12 +238,25 @@ def build_tables(
     return trials, history
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all, never through a link: the bytes go to a new
+    file (O_EXCL, a name only this call knows) that then replaces ``path`` itself."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_tables(folder: Path, trials: pd.DataFrame, history: pd.DataFrame) -> None:
     """Write both tables atomically (a reader never sees half a file)."""
     for name, frame in ((TRIALS_FILE, trials), (HISTORY_FILE, history)):
-        tmp = folder / f".{name}.tmp"
-        frame.to_csv(tmp, index=False)
-        tmp.replace(folder / name)
+        write_atomic(folder / name, frame.to_csv(index=False).encode("utf-8"))
     log.debug("wrote %s and %s", folder / TRIALS_FILE, folder / HISTORY_FILE)
 
 
@@ -248,7 +264,7 @@ def write_spec(folder: Path, spec: Spec, run: dict[str, Any]) -> None:
     """spec.yaml: the resolved spec and a ``run`` section (address, resources)."""
     folder.mkdir(parents=True, exist_ok=True)
     data = {**spec.to_dict(), "run": dict(run)}
-    (folder / SPEC_FILE).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    write_atomic(folder / SPEC_FILE, yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
 
 
 def add_wall_time(folder: Path, seconds: float) -> None:
@@ -258,7 +274,7 @@ def add_wall_time(folder: Path, seconds: float) -> None:
     run = data.get("run") or {}
     run["wall_s"] = round(float(run.get("wall_s") or 0.0) + seconds, 2)
     data["run"] = run
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
 
 
 def _fmt(value: Any) -> str:

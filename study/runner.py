@@ -20,11 +20,11 @@ import yaml
 from experiment_folder import RAY_UNFINISHED, SPEC_FILE, SUITE_FILE
 from trainables import InvalidConfig
 
-from . import cluster, ledger, records, tuning
+from . import cluster, ledger, records, trust, tuning
 from .errors import Interrupted, SpecError, StudyError
 from .loading import load_raw, read_yaml, spec_from_raw, suite_specs
 from .plan import make_plan, resolve_resources
-from .spec import Resources, Spec, build_spec, check_name
+from .spec import Resources, Spec, build_spec, check_gpu, check_name, parse_resources
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,8 @@ def run_study(
     study's folder gets ``report/index.html`` and ``report/report.md``.
     """
     raw, found_as = load_raw(spec_or_path)
-    if gpus_per_trial is not None and not gpus_per_trial >= 0:
-        raise SpecError(f"--gpus-per-trial must be >= 0, got {gpus_per_trial}")
+    if gpus_per_trial is not None:
+        gpus_per_trial = float(check_gpu(gpus_per_trial, "--gpus-per-trial"))
     root = Path(storage or DEFAULT_STORAGE).resolve()
     if isinstance(raw, Mapping) and "suite" in raw:
         specs = suite_specs(raw, set, num_samples)
@@ -163,35 +163,55 @@ def resume_study(
     """Continue an interrupted study: finished trials are kept, unfinished ones rerun
     (from their last checkpoint where the trainable checkpoints), and the searcher's
     state is restored by Ray Tune. A suite folder resumes each unfinished study and
-    runs those that had not started."""
+    runs those that had not started.
+
+    Resuming unpickles Ray's state in the folder (``tuner.pkl``, the searcher's), which
+    can run code: a folder that another user owns or may write is refused
+    (trust.check_owned). Everything is checked before Ray starts."""
     folder = Path(experiment).resolve()
     if (folder / SUITE_FILE).is_file():
+        trust.check_owned(folder)
         raw = read_yaml(folder / SUITE_FILE)
         specs = [build_spec(part) for part in (raw or {}).get("suite", [])]
+        started = {
+            spec.name: _prepare_resume(folder / spec.name)
+            for spec in specs
+            if (folder / spec.name / SPEC_FILE).is_file()
+        }
         with cluster.session(address):
             for spec in specs:
                 child = folder / spec.name
-                if not (child / SPEC_FILE).is_file():
+                if spec.name not in started:
                     _run_one(spec, child, address, None, report)  # interrupted before it
                 elif set(tuning.ray_statuses(child).values()) & set(RAY_UNFINISHED):
-                    _resume_one(child, report)
+                    _resume_one(child, *started[spec.name], report)
         return folder
     if not (folder / SPEC_FILE).is_file():
         raise StudyError(f"{folder}: not a study folder (no {SPEC_FILE} or {SUITE_FILE})")
+    spec, resources = _prepare_resume(folder)
     with cluster.session(address):
-        return _resume_one(folder, report)
+        return _resume_one(folder, spec, resources, report)
 
 
-def _resume_one(folder: Path, report: bool) -> Path:
+def _prepare_resume(folder: Path) -> tuple[Spec, Resources | None]:
+    """The study's spec and the resources it ran with, validated as a new spec is
+    (spec.yaml may have been edited); None where they must be asked of the cluster."""
+    trust.check_owned(folder)
     raw = read_yaml(folder / SPEC_FILE)
     if not isinstance(raw, dict):
         raise StudyError(f"{folder / SPEC_FILE}: not a spec")
     run_info = raw.pop("run", None) or {}
     spec = build_spec(raw)
+    ran = run_info.get("resources") if isinstance(run_info, dict) else None
+    resources = parse_resources(ran) if ran is not None else None
+    if resources is not None and resources.gpu == "auto":
+        resources = None
+    return spec, resources
+
+
+def _resume_one(folder: Path, spec: Spec, resources: Resources | None, report: bool) -> Path:
     started = time.monotonic()
-    resources = (
-        Resources(**run_info["resources"]) if "resources" in run_info else _resources(spec, None)
-    )
+    resources = resources or _resources(spec, None)
     plan = make_plan(spec, resources)
     ledger.repair_state(folder)
     log.info("resuming %s", folder)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from experiment_folder import decode_choice, is_encoded
-from trainables.config import check_value
+from trainables.config import check_value, short
 
 from .errors import SpecError
 
@@ -83,10 +83,10 @@ def grid_range(start: float, stop: float, step: float) -> list[float]:
 
 def _numbers(args: Any, where: str, count: int | None) -> tuple[float, ...]:
     if not isinstance(args, (list, tuple)) or (count is not None and len(args) != count):
-        raise SpecError(f"{where}: needs a list of {count} numbers, got {args!r:.60}")
+        raise SpecError(f"{where}: needs a list of {count} numbers, got {short(args)}")
     for a in args:
         if isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a):
-            raise SpecError(f"{where}: needs finite numbers, got {a!r:.60}")
+            raise SpecError(f"{where}: needs finite numbers, got {short(a)}")
     return tuple(args)
 
 
@@ -95,12 +95,12 @@ def parse_dimension(name: str, raw: Any, algorithm: str) -> Dimension:
     if not isinstance(raw, Mapping) or len(raw) != 1:
         raise SpecError(
             f"{where}: must be one distribution such as {{loguniform: [1e-4, 1.0]}}, "
-            f"got {raw!r:.60}; allowed: {', '.join(DISTRIBUTIONS)}"
+            f"got {short(raw)}; allowed: {', '.join(DISTRIBUTIONS)}"
         )
     ((kind, args),) = raw.items()
     if kind not in DISTRIBUTIONS:
         raise SpecError(
-            f"{where}: unknown distribution {kind!r:.40}; allowed: {', '.join(DISTRIBUTIONS)}"
+            f"{where}: unknown distribution {short(kind)}; allowed: {', '.join(DISTRIBUTIONS)}"
         )
     where = f"{where}.{kind}"
     if kind in ("uniform", "loguniform", "int"):
@@ -123,7 +123,7 @@ def parse_dimension(name: str, raw: Any, algorithm: str) -> Dimension:
         args = (start, stop, step)
     else:
         if not isinstance(args, (list, tuple)) or not args:
-            raise SpecError(f"{where}: needs a non-empty list of values, got {args!r:.60}")
+            raise SpecError(f"{where}: needs a non-empty list of values, got {short(args)}")
         if len(args) > MAX_GRID:
             raise SpecError(f"{where}: more than {MAX_GRID} values")
         args = tuple(args)
@@ -145,13 +145,13 @@ def parse_space(
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise SpecError(f"space: must be a mapping of parameter to distribution, got {raw!r:.60}")
+        raise SpecError(f"space: must be a mapping of parameter to distribution, got {short(raw)}")
     space: dict[str, Dimension] = {}
     for name, dist in raw.items():
         key = str(name)
         if key not in info.config_keys():
             raise SpecError(
-                f"space.{key}: {info.name} has no config key {key!r}; "
+                f"space.{key}: {info.name} has no config key {short(key)}; "
                 f"allowed keys: {', '.join(info.config_keys())}"
             )
         if key in fixed:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trainables
-from trainables.config import check_value
+from trainables.config import check_value, short
 
 from .errors import SpecError
 from .space import Dimension, parse_space
@@ -26,8 +26,15 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "fifo")
 MODES = ("max", "min")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # matched whole (fullmatch)
 MAX_SAMPLES = 100_000
+# Bounds a spec must stay within (README, "Bounds"): more trials than this would fill
+# the disk with trial folders long before they ran; a CPU share below MIN_CPU would
+# start hundreds of trials at once on a laptop.
+MAX_TRIALS = 100_000
+MIN_CPU = 0.1
+MAX_SEED = 2**32 - 1  # numpy's and Optuna's generators take 32-bit seeds
+MAX_GPU = 64
 TOP_KEYS = (
     "name",
     "trainable",
@@ -119,6 +126,15 @@ class Spec:
         }
         return out
 
+    def trial_count(self) -> int:
+        """How many trials the study will run: num_samples, times every grid's size,
+        times the variants."""
+        count = self.num_samples * max(1, len(self.variants))
+        for dim in self.space.values():
+            if dim.kind in ("grid", "grid_range"):
+                count *= len(dim.values())
+        return count
+
     def worst_value(self) -> float:
         """The finite value a diverged or invalid trial reports to the searcher and scheduler.
 
@@ -140,14 +156,14 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise _fail(where, f"must be a mapping, got {type(value).__name__} {value!r:.60}")
+        raise _fail(where, f"must be a mapping, got {type(value).__name__} {short(value)}")
     return value
 
 
 def _keys(value: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
     unknown = [str(k) for k in value if k not in allowed]
     if unknown:
-        raise _fail(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+        raise _fail(where, f"unknown key {short(unknown[0])}; allowed: {', '.join(allowed)}")
 
 
 def _number(
@@ -161,27 +177,28 @@ def _number(
 ) -> Any:
     kind = "an integer" if integer else "a number"
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or not math.isfinite(value):
-        raise _fail(where, f"must be {kind}, got {value!r:.60}")
+    infinite = isinstance(value, float) and not math.isfinite(value)
+    if isinstance(value, bool) or not ok_type or infinite:
+        raise _fail(where, f"must be {kind}, got {short(value)}")
     too_low = value <= low if low_open else value < low
     if too_low or (high is not None and value > high):
         bound = f"> {low:g}" if low_open else f">= {low:g}"
         upper = f" and <= {high:g}" if high is not None else ""
-        raise _fail(where, f"must be {bound}{upper}, got {value!r}")
+        raise _fail(where, f"must be {bound}{upper}, got {short(value)}")
     return value
 
 
 def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str:
     if value not in allowed:
-        raise _fail(where, f"unknown value {value!r:.60}; allowed: {', '.join(allowed)}")
+        raise _fail(where, f"unknown value {short(value)}; allowed: {', '.join(allowed)}")
     return str(value)
 
 
 def check_name(name: Any) -> str:
     """Experiment names become folder names: letters, digits, '.', '_', '-' only."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
         raise SpecError(
-            f"name={name!r:.80} is not a safe folder name; allowed: 1-100 letters, digits, "
+            f"name={short(name)} is not a safe folder name; allowed: 1-100 letters, digits, "
             "'.', '_' or '-', starting with a letter or digit"
         )
     return name
@@ -193,7 +210,7 @@ def _search(raw: Any) -> Search:
     algorithm = _choice(raw.get("algorithm", "optuna"), ALGORITHMS, "search.algorithm")
     seed = raw.get("seed", 0)
     if seed is not None:
-        _number(seed, "search.seed", low=0, integer=True, high=2**31 - 1)
+        _number(seed, "search.seed", low=0, integer=True, high=MAX_SEED)
     if "n_startup_trials" in raw and algorithm != "optuna":
         raise SpecError(
             f"search.n_startup_trials: applies to algorithm optuna only, not {algorithm}"
@@ -220,18 +237,24 @@ def _scheduler(raw: Any) -> Scheduler:
     return Scheduler(name, max_t, grace, float(factor))
 
 
-def _resources(raw: Any) -> Resources:
+def parse_resources(raw: Any) -> Resources:
     raw = _mapping(raw, "resources")
     _keys(raw, ("cpu", "gpu"), "resources")
-    cpu = _number(raw.get("cpu", 1), "resources.cpu", low=0, low_open=True, high=1024)
-    gpu = raw.get("gpu", 0)
-    if gpu != "auto":
-        if isinstance(gpu, str):
-            raise SpecError(f"resources.gpu: must be a number >= 0 or 'auto', got {gpu!r:.60}")
-        gpu = _number(gpu, "resources.gpu", low=0, high=64)
-        if gpu > 1 and not float(gpu).is_integer():
-            raise SpecError(f"resources.gpu: a share above 1 must be whole, got {gpu!r}")
-    return Resources(float(cpu), gpu if gpu == "auto" else float(gpu))
+    cpu = _number(raw.get("cpu", 1), "resources.cpu", low=MIN_CPU, high=1024)
+    gpu = check_gpu(raw.get("gpu", 0), "resources.gpu")
+    return Resources(float(cpu), gpu)
+
+
+def check_gpu(gpu: Any, where: str) -> float | str:
+    """A GPU share per trial: 0 … 64, whole above 1, or 'auto'."""
+    if gpu == "auto":
+        return "auto"
+    if isinstance(gpu, str):
+        raise SpecError(f"{where}: must be a number >= 0 or 'auto', got {short(gpu)}")
+    gpu = _number(gpu, where, low=0, high=MAX_GPU)
+    if gpu > 1 and not float(gpu).is_integer():
+        raise SpecError(f"{where}: a share above 1 must be whole, got {short(gpu)}")
+    return float(gpu)
 
 
 def _trainable_config(info: trainables.TrainableInfo, raw: Any, where: str) -> dict[str, Any]:
@@ -249,7 +272,7 @@ def _metric(info: trainables.TrainableInfo, metric: Any) -> trainables.Metric:
     allowed = tuple(name for name, m in facts.items() if m.objective)
     if metric not in allowed:
         raise SpecError(
-            f"metric={metric!r:.60} is not a metric {info.name} reports; "
+            f"metric={short(metric)} is not a metric {info.name} reports; "
             f"allowed: {', '.join(allowed)}"
         )
     return facts[metric]
@@ -277,7 +300,7 @@ def build_spec(raw: Any) -> Spec:
     _keys(raw, TOP_KEYS, "spec")
     for required in ("trainable", "metric"):
         if required not in raw:
-            raise SpecError(f"spec: missing key {required!r}")
+            raise SpecError(f"spec: missing key {short(required)}")
     try:
         info = trainables.get(raw["trainable"])
     except trainables.InvalidConfig as exc:
@@ -302,12 +325,12 @@ def build_spec(raw: Any) -> Spec:
         time_budget = float(_number(time_budget, "time_budget_s", low=0, low_open=True))
     checkpoint = raw.get("checkpoint", True)
     if not isinstance(checkpoint, bool):
-        raise SpecError(f"checkpoint: must be true or false, got {checkpoint!r:.60}")
+        raise SpecError(f"checkpoint: must be true or false, got {short(checkpoint)}")
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise SpecError("description: must be text")
     metric = _metric(info, raw["metric"])
-    return Spec(
+    spec = Spec(
         name=check_name(raw.get("name", info.name)),
         trainable=info.name,
         metric=metric.name,
@@ -315,7 +338,7 @@ def build_spec(raw: Any) -> Spec:
         num_samples=num_samples,
         search=search,
         scheduler=_scheduler(raw.get("scheduler")),
-        resources=_resources(raw.get("resources")),
+        resources=parse_resources(raw.get("resources")),
         max_concurrent=max_concurrent,
         max_failures=_number(
             raw.get("max_failures", 0), "max_failures", low=0, integer=True, high=100
@@ -327,3 +350,9 @@ def build_spec(raw: Any) -> Spec:
         checkpoint=checkpoint and info.checkpoints,
         description=description,
     )
+    if spec.trial_count() > MAX_TRIALS:
+        raise SpecError(
+            f"spec: {spec.trial_count():,} trials (num_samples {num_samples} x grid points x "
+            f"variants); allowed: at most {MAX_TRIALS:,}"
+        )
+    return spec

@@ -51,7 +51,8 @@ class RayCheckpointer:
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as folder:
-            state: dict[str, Any] = torch.load(Path(folder) / STATE_FILE, weights_only=False)
+            # weights_only: tensors and plain data, never arbitrary pickled objects.
+            state: dict[str, Any] = torch.load(Path(folder) / STATE_FILE, weights_only=True)
         log.info("trial restored from its checkpoint after epoch %s", state["progress"]["epoch"])
         return state
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .common import OVERFLOW_LOSS, Checkpointer, MemoryCheckpointer, Metrics, Report
-from .config import DataUnavailable, InvalidConfig, describe, parse_assignments
+from .config import DataUnavailable, InvalidConfig, describe, parse_assignments, short
 from .metrics import BASE_METRICS, MNIST_METRICS, Metric, as_metric, quantity
 from .model_configs import (
     CnnConfig,
@@ -162,7 +162,9 @@ def get(name: str) -> TrainableInfo:
     try:
         return REGISTRY[name]
     except (KeyError, TypeError):
-        raise InvalidConfig(f"unknown trainable {name!r}; allowed: {', '.join(REGISTRY)}") from None
+        raise InvalidConfig(
+            f"unknown trainable {short(name)}; allowed: {', '.join(REGISTRY)}"
+        ) from None
 
 
 def metric_names(name: str) -> tuple[str, ...]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import reprlib
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +31,33 @@ __all__ = [
 ]
 
 C = TypeVar("C")
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = 6
+_SHORT.maxlevel = 3
+_SHORT.maxlong = 40
+
+
+def short(value: Any) -> str:
+    """A bounded repr for error messages: a 36 MB value (a YAML alias bomb, a
+    400-digit number) still gives one short line, computed without the full repr."""
+    return _SHORT.repr(value)
+
+
+class NumberLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (data only) that reads ``1e-3`` as a number, as people type it.
+
+    YAML 1.1, which PyYAML follows, wants a dot and a signed exponent (``1.0e-3``)
+    and otherwise reads the text as a string."""
+
+
+NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 class InvalidConfig(ValueError):
@@ -95,7 +124,8 @@ def parse_config(cls: type[C], config: Mapping[str, Any] | None, trainable: str)
     unknown = sorted(str(k) for k in config if k not in fields)
     if unknown:
         raise InvalidConfig(
-            f"{trainable}: unknown config key {unknown[0]!r}; allowed keys: {', '.join(fields)}"
+            f"{trainable}: unknown config key {short(unknown[0])}; "
+            f"allowed keys: {', '.join(fields)}"
         )
     hints = typing.get_type_hints(cls)
     values = {}
@@ -121,12 +151,17 @@ def _type_name(tp: Any) -> str:
 
 
 _WRONG = object()  # _convert's "not of this type"
+MAX_INT = 2**63  # no config number is larger; beyond it float() overflows
 
 
 def _coerce(trainable: str, name: str, value: Any, tp: Any) -> Any:
     """Return ``value`` converted to ``tp``, or raise InvalidConfig for a wrong type."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidConfig(f"{trainable}: {name}={value!r} must be a finite number")
+        raise InvalidConfig(f"{trainable}: {name}={short(value)} must be a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise InvalidConfig(
+            f"{trainable}: {name}={short(value)} is out of range; allowed: |{name}| <= 2**63"
+        )
     options = (
         typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
     )
@@ -135,7 +170,7 @@ def _coerce(trainable: str, name: str, value: Any, tp: Any) -> Any:
         if converted is not _WRONG:
             return converted
     raise InvalidConfig(
-        f"{trainable}: {name}={value!r} has the wrong type "
+        f"{trainable}: {name}={short(value)} has the wrong type "
         f"({type(value).__name__}); allowed: {_type_name(tp)}"
     )
 
@@ -171,14 +206,16 @@ def _check_meta(trainable: str, name: str, value: Any, meta: Mapping[str, Any]) 
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise InvalidConfig(f"{trainable}: {name}={value!r} is not allowed; allowed: {allowed}")
+        raise InvalidConfig(
+            f"{trainable}: {name}={short(value)} is not allowed; allowed: {allowed}"
+        )
     numbers = value if isinstance(value, list) else [value]
     for number in numbers:
         is_number = isinstance(number, (int, float)) and not isinstance(number, bool)
         if is_number and not _in_range(number, meta):
             allowed = _range_text(name, meta)
             raise InvalidConfig(
-                f"{trainable}: {name}={value!r} is out of range; allowed: {allowed}"
+                f"{trainable}: {name}={short(value)} is out of range; allowed: {allowed}"
             )
     check = meta.get("check")
     if check is not None:
@@ -194,14 +231,21 @@ def _in_range(x: float, meta: Mapping[str, Any]) -> bool:
     return not (high is not None and (x >= high if meta.get("high_open") else x > high))
 
 
+def _bound(x: float) -> str:
+    """A bound as people write it: 4294967295 (not 4.29497e+09), 1e+06, 0.5."""
+    if float(x).is_integer() and abs(x) < 1e12:
+        return str(int(x))
+    return f"{x:g}"
+
+
 def _range_text(name: str, meta: Mapping[str, Any]) -> str:
     parts = []
     low, high = meta.get("low"), meta.get("high")
     if low is not None:
-        parts.append(f"{low:g} {'<' if meta.get('low_open') else '<='} ")
+        parts.append(f"{_bound(low)} {'<' if meta.get('low_open') else '<='} ")
     parts.append(name)
     if high is not None:
-        parts.append(f" {'<' if meta.get('high_open') else '<='} {high:g}")
+        parts.append(f" {'<' if meta.get('high_open') else '<='} {_bound(high)}")
     return "".join(parts)
 
 
@@ -241,7 +285,7 @@ def check_value(cls: type, trainable: str, key: str, value: Any) -> str | None:
     """
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     if key not in fields:
-        return f"{trainable} has no config key {key!r}; allowed keys: {', '.join(fields)}"
+        return f"{trainable} has no config key {short(key)}; allowed keys: {', '.join(fields)}"
     try:
         coerced = _coerce(trainable, key, value, typing.get_type_hints(cls)[key])
         _check_meta(trainable, key, coerced, fields[key].metadata)
@@ -251,14 +295,14 @@ def check_value(cls: type, trainable: str, key: str, value: Any) -> str | None:
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs, values read as YAML (``lr=0.1``, ``channels=[8,16]``)."""
+    """``key=value`` pairs, values read as YAML (``lr=0.1``, ``lr=1e-3``, ``channels=[8,16]``)."""
     config: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise InvalidConfig(f"--set {item!r}: expected key=value")
+            raise InvalidConfig(f"--set {short(item)}: expected key=value")
         try:
-            config[key] = yaml.safe_load(text)
+            config[key] = yaml.load(text, Loader=NumberLoader)  # a SafeLoader: data only
         except yaml.YAMLError:
-            raise InvalidConfig(f"--set {item!r}: the value is not valid YAML") from None
+            raise InvalidConfig(f"--set {short(item)}: the value is not valid YAML") from None
     return config

@@ -99,3 +99,42 @@ def conv_plan(
         plan.append(ConvLayer(in_ch, out_ch, ks[i], ss[i], ps[i], ds[i], g, size, conv, out))
         size, in_ch = out, out_ch
     return plan
+
+
+CLASSES = 10
+BYTES_PER_VALUE = 4  # float32
+EVAL_BATCH = 1000  # mnist.py evaluates in chunks of this many images
+# The most a CNN config may need for training (README, "Bounds"): above it a config is
+# invalid, refused before any tensor exists. Weights and the classifier fit easily in
+# the default plan's 0.04 MB; 2 GiB leaves room for large searches on a laptop.
+MAX_TRAIN_BYTES = 2 * 2**30
+
+
+def parameter_count(plan: list[ConvLayer], bias: bool = True) -> int:
+    """Weights of every Conv2d and of the final Linear."""
+    count = 0
+    for layer in plan:
+        count += layer.in_channels // layer.groups * layer.kernel_size**2 * layer.out_channels
+        count += layer.out_channels if bias else 0
+    last = plan[-1]
+    return count + last.out_channels * last.size_out**2 * CLASSES + CLASSES
+
+
+def activation_count(plan: list[ConvLayer], pooled: bool) -> int:
+    """Values one image makes on its way through: the input, each conv output, its
+    pooled copy and its ReLU (which autograd keeps for the backward pass)."""
+    count = IMAGE_SIZE * IMAGE_SIZE
+    for layer in plan:
+        count += layer.out_channels * layer.size_conv**2
+        count += layer.out_channels * layer.size_out**2 * (2 if pooled else 1)
+    return count + CLASSES
+
+
+def training_bytes(plan: list[ConvLayer], batch_size: int, bias: bool, pooled: bool) -> int:
+    """An estimate of the memory a training step needs: the parameters four times
+    (weights, gradients, momentum, an update), and the activations of a training
+    batch twice (kept, then their gradients) or of an evaluation chunk once."""
+    params = parameter_count(plan, bias)
+    acts = activation_count(plan, pooled)
+    per_step = max(2 * batch_size * acts, EVAL_BATCH * acts)
+    return BYTES_PER_VALUE * (4 * params + per_step)

@@ -11,8 +11,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import InvalidConfig, param
-from .conv import ConvLayer, conv_plan
+from .config import InvalidConfig, param, short
+from .conv import MAX_TRAIN_BYTES, ConvLayer, conv_plan, training_bytes
 
 DATASETS = ("mnist5k", "mnist")
 # "seed" here means the study note the models come from (README, Glossary), not a
@@ -20,6 +20,10 @@ DATASETS = ("mnist5k", "mnist")
 SEED_DATA = ([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])  # the note's section 2 and 5.1.2
 OUTLIER_DATA = ([1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 1000.0, 6.0, 8.0, 10.0])  # section 5.2
 NAMED_DATA = ("seed", "outlier", "random")
+# Bounds shared by every trainable (README, "Bounds"): a seed fits numpy's and torch's
+# 32-bit generators; a learning rate above MAX_LR only overflows float32 steps.
+MAX_SEED = 2**32 - 1
+MAX_LR = 1e6
 RANDOM_POINTS = 10  # section 5.2, second part: 10 points x = random()*10 + 1, y = 2x + 0.5
 
 
@@ -36,16 +40,18 @@ def check_data(name: str, value: Any) -> str | None:
         return None
     allowed = f"allowed: {', '.join(repr(n) for n in NAMED_DATA)} or {{'x': [...], 'y': [...]}}"
     if isinstance(value, str):
-        return None if value in NAMED_DATA else f"{name}={value!r} is not a data set; {allowed}"
+        return (
+            None if value in NAMED_DATA else f"{name}={short(value)} is not a data set; {allowed}"
+        )
     if not isinstance(value, dict) or set(value) != {"x", "y"}:
-        return f"{name}={value!r} is not a data set; {allowed}"
+        return f"{name}={short(value)} is not a data set; {allowed}"
     xs, ys = value["x"], value["y"]
     for key, seq in (("x", xs), ("y", ys)):
         if not isinstance(seq, (list, tuple)) or not seq:
-            return f"{name}.{key} must be a non-empty list of numbers, got {seq!r}"
+            return f"{name}.{key} must be a non-empty list of numbers, got {short(seq)}"
         bad = [v for v in seq if isinstance(v, bool) or not isinstance(v, (int, float))]
         if bad or any(abs(float(v)) > 1e15 or float(v) != float(v) for v in seq):
-            return f"{name}.{key} must hold finite numbers of magnitude <= 1e15, got {seq!r}"
+            return f"{name}.{key} must hold finite numbers of magnitude <= 1e15, got {short(seq)}"
     if len(xs) != len(ys):
         return f"{name}: x and y must have the same length, got {len(xs)} and {len(ys)}"
     return None
@@ -71,11 +77,13 @@ DATA_DOC = (
 
 @dataclass(frozen=True)
 class LinearWConfig:
-    lr: float = param(0.01, low=0.0, low_open=True, doc="learning rate of the manual SGD step")
+    lr: float = param(
+        0.01, low=0.0, low_open=True, high=MAX_LR, doc="learning rate of the manual SGD step"
+    )
     epochs: int = param(100, low=1, high=1_000_000, doc="passes over the data")
     w0: float = param(1.0, low=-1e6, high=1e6, doc="initial weight (the seed uses 1.0)")
     data: Any = param("seed", check=check_data, doc=DATA_DOC)
-    seed: int = param(0, low=0, doc="seed for the 'random' data set")
+    seed: int = param(0, low=0, high=MAX_SEED, doc="seed for the 'random' data set")
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,11 @@ class LinearWBConfig:
         "manual", choices=("manual", "module"), doc="seed 5.2 manual SGD or 5.4 nn.Module"
     )
     lr: float = param(
-        0.001, low=0.0, low_open=True, doc="learning rate (seed: 0.001 manual, 0.01 module)"
+        0.001,
+        low=0.0,
+        low_open=True,
+        high=MAX_LR,
+        doc="learning rate (seed: 0.001 manual, 0.01 module)",
     )
     epochs: int = param(
         1000, low=1, high=1_000_000, doc="passes over the data (the seed runs 10000)"
@@ -96,7 +108,9 @@ class LinearWBConfig:
     data: Any = param(
         None, check=check_data, doc=DATA_DOC + "; default 'random' (manual) or 'seed' (module)"
     )
-    seed: int = param(0, low=0, doc="seed for the random points and the module's initial weights")
+    seed: int = param(
+        0, low=0, high=MAX_SEED, doc="seed for the random points and the module's initial weights"
+    )
 
 
 @dataclass(frozen=True)
@@ -104,7 +118,7 @@ class LossLandscapeConfig:
     w: float = param(0.0, low=-1e6, high=1e6, doc="the weight at which the MSE is evaluated")
     b: float = param(0.0, low=-1e6, high=1e6, doc="the bias (0 gives the seed's y = w·x)")
     data: Any = param("seed", check=check_data, doc=DATA_DOC)
-    seed: int = param(0, low=0, doc="seed for the 'random' data set")
+    seed: int = param(0, low=0, high=MAX_SEED, doc="seed for the 'random' data set")
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,7 @@ class MnistConfig:
         "(default $STUDY_HARNESS_DATA or ~/.cache/study-harness/data)",
     )
     download: bool = param(False, doc="let torchvision download full MNIST (needs a network)")
-    lr: float = param(0.01, low=0.0, low_open=True, doc="SGD learning rate")
+    lr: float = param(0.01, low=0.0, low_open=True, high=MAX_LR, doc="SGD learning rate")
     momentum: float = param(0.5, low=0.0, high=1.0, high_open=True, doc="SGD momentum")
     dropout: float = param(0.0, low=0.0, high=1.0, high_open=True, doc="dropout probability")
     weight_decay: float = param(0.0, low=0.0, high=1.0, doc="L2 regularisation (SGD weight_decay)")
@@ -145,7 +159,7 @@ class MnistConfig:
         doc="share of the training split held out for validation",
     )
     seed: int = param(
-        0, low=0, high=2**32 - 1, doc="seed for initial weights, shuffling and dropout"
+        0, low=0, high=MAX_SEED, doc="seed for initial weights, shuffling and dropout"
     )
     device: str = param("auto", choices=("auto", "cpu", "cuda"), doc="'auto' = cuda when available")
     train_limit: int = param(
@@ -175,7 +189,9 @@ class CnnConfig(MnistConfig):
 
     def __post_init__(self) -> None:
         if len(self.channels) > 6:
-            raise InvalidConfig(f"mnist_cnn: channels={self.channels!r} has more than 6 layers")
+            raise InvalidConfig(
+                f"mnist_cnn: channels={short(self.channels)} has more than 6 layers"
+            )
         try:
             plan = conv_plan(
                 self.channels,
@@ -188,4 +204,11 @@ class CnnConfig(MnistConfig):
             )
         except ValueError as exc:
             raise InvalidConfig(f"mnist_cnn: {exc}") from None
+        need = training_bytes(plan, self.batch_size, self.bias, self.pool != "none")
+        if need > MAX_TRAIN_BYTES:
+            raise InvalidConfig(
+                f"mnist_cnn: needs about {need / 2**30:,.1f} GiB to train (channels="
+                f"{short(self.channels)}, batch_size={self.batch_size}); allowed: at most "
+                f"{MAX_TRAIN_BYTES / 2**30:g} GiB (fewer channels, pooling or a smaller batch)"
+            )
         object.__setattr__(self, "plan", plan)

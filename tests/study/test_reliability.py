@@ -176,7 +176,7 @@ def test_a_killed_mnist_trial_resumes_from_its_epoch_checkpoint_exactly(ray_addr
     assert trial["status"] == "completed" and trial["epoch"] == 4
     assert "Failure # 1" in Path(trial["error_file"]).read_text()
     (saved,) = folder.glob("run_trial_*/checkpoint_*/state.pt")
-    state = torch.load(saved, weights_only=False)
+    state = torch.load(saved, weights_only=True)
     assert {"model", "optimizer", "schedule", "shuffle", "torch_rng"} <= set(state)
     assert state["progress"]["epoch"] == 4 and state["optimizer"]["state"]  # momentum buffers
     history = pd.read_csv(folder / "history.csv")
@@ -381,3 +381,23 @@ def test_a_client_without_the_token_is_refused(load_study, tmp_path):
     finally:
         host.stdin.close()
         host.wait(timeout=60)
+
+
+@pytest.mark.parametrize("mode", ["off", "", None])
+def test_a_study_warns_when_rays_token_authentication_is_off(tmp_path, mode):
+    """Asked of Ray once it is up, whatever RAY_AUTH_MODE's spelling ('' turns it off
+    too); unset, Ray 2.60's default is token authentication, and nothing is said."""
+    env = {k: v for k, v in study_env().items() if k != "RAY_AUTH_MODE"}
+    if mode is not None:
+        env["RAY_AUTH_MODE"] = mode
+    argv = ["run", "lr-divergence", "--num-samples", "1", "--set", "epochs=2"]
+    out = subprocess.run(
+        [STUDY, *argv, "--storage", str(tmp_path), "--no-report"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    off = "token authentication is off" in out.stdout
+    assert off == (mode is not None), out.stdout

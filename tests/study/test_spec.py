@@ -99,7 +99,7 @@ def test_a_full_spec_is_typed():
         ({"config": {"lr": "fast"}}, ["config.lr", "wrong type"]),
         ({"config": {"optimizer": "adam"}}, ["config.optimizer", "no config key 'optimizer'"]),
         ({"config": {"lr": 0.1}}, ["space.lr: also fixed in config"]),
-        ({"resources": {"cpu": 0}}, ["resources.cpu: must be > 0"]),
+        ({"resources": {"cpu": 0}}, ["resources.cpu: must be >= 0.1"]),
         ({"resources": {"gpu": -1}}, ["resources.gpu"]),
         ({"resources": {"gpu": "all"}}, ["resources.gpu", "'auto'"]),
         ({"resources": {"gpu": 1.5}}, ["above 1 must be whole"]),
