@@ -153,25 +153,32 @@ def plot_learning_curves(
 
 
 def plot_history(history: pd.DataFrame, metric: str, ax: Axes | None = None) -> Axes:
-    """Each trial's objective in start order, and the best so far."""
+    """Each trial's objective in start order, and the best so far. Diverged trials and
+    invalid proposals are marked at the worst value they were given."""
     ax = _axes(ax)
-    bad = history["status"] == "diverged"
+    diverged = history["status"] == "diverged"
+    invalid = history["status"] == "invalid"
+    good = ~(diverged | invalid)
     ax.scatter(
-        history.loc[~bad, "order"], history.loc[~bad, "value"], s=18, color=STABLE, label="trial"
+        history.loc[good, "order"], history.loc[good, "value"], s=18, color=STABLE, label="trial"
     )
-    if bad.any():
-        ax.scatter(
-            history.loc[bad, "order"],
-            history.loc[bad, "value"],
-            s=30,
-            marker="x",
-            color=DIVERGED,
-            label="diverged (worst value)",
-        )
+    for mask, marker, color, label in (
+        (diverged, "x", DIVERGED, "diverged (worst value)"),
+        (invalid, "v", "#7f7f7f", "invalid (worst value)"),
+    ):
+        if mask.any():
+            ax.scatter(
+                history.loc[mask, "order"],
+                history.loc[mask, "value"],
+                s=30,
+                marker=marker,
+                color=color,
+                label=label,
+            )
     ax.step(
         history["order"], history["best_so_far"], where="post", color="black", label="best so far"
     )
-    finite = history.loc[~bad, "value"]
+    finite = history.loc[good, "value"]
     if len(finite) and (finite > 0).all() and finite.max() / finite.min() > 100:
         ax.set_yscale("log")
     ax.set_xlabel("trial (in start order)")

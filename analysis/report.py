@@ -68,6 +68,9 @@ def _summary(exp: Experiment) -> Section:
             f"Best trial **{s['best_trial']}**: {s['metric']} = "
             f"{_fmt(s['best_value'])} with {config}."
         )
+    cost = tables.infeasibility(exp)
+    if cost is not None:
+        lines.append(_infeasibility_line(cost))
     if exp.rebuilt:
         lines.append(
             "The tables were rebuilt from Ray Tune's trial files (the study did not "
@@ -76,6 +79,30 @@ def _summary(exp: Experiment) -> Section:
     lines += [f"Warning: {w}" for w in exp.warnings]
     status = pd.DataFrame({"trials": s["statuses"]}).rename_axis("status")
     return Section("Summary", lines, [("status_counts", status)])
+
+
+def _infeasibility_line(cost: dict[str, Any]) -> str:
+    """One sentence on what could not train, what it cost and how its share changed."""
+    parts = []
+    if cost["invalid"]:
+        skipped = (
+            f" ({cost['skipped']} skipped by the searcher before any trial)"
+            if cost["skipped"]
+            else ""
+        )
+        parts.append(f"{cost['invalid']} invalid proposal(s){skipped}")
+    if cost["diverged"]:
+        parts.append(f"{cost['diverged']} diverged trial(s)")
+    return (
+        f"Could not train: {' and '.join(parts)}, costing {cost['epochs']} of "
+        f"{cost['total_epochs']} trial-epochs; their share was "
+        f"{_pct(cost['first_half'])} in the first half of the study and "
+        f"{_pct(cost['second_half'])} in the second."
+    )
+
+
+def _pct(share: float) -> str:
+    return "-" if share != share else f"{100 * share:.0f} %"
 
 
 def _search_tables(exp: Experiment) -> Section | None:

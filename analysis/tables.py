@@ -76,6 +76,29 @@ def summary(exp: Experiment) -> dict[str, Any]:
     }
 
 
+def infeasibility(exp: Experiment) -> dict[str, Any] | None:
+    """What could not train cost: invalid proposals (and how many never became a Ray
+    trial), diverged trials, their trial-epochs, and their share in the first and
+    the second half of the study (trials in start order). None when there were none."""
+    status = exp.trials["status"].astype(str)
+    bad = status.isin(("invalid", "diverged"))
+    if not bad.any():
+        return None
+    order = trial_order(exp)
+    first = order <= len(order) / 2
+    epochs = pd.to_numeric(_col(exp, "epochs"), errors="coerce").fillna(0)
+    no_trial = _col(exp, "trial_dir").isna() | (_col(exp, "trial_dir").astype(str) == "")
+    return {
+        "invalid": int((status == "invalid").sum()),
+        "skipped": int(((status == "invalid") & no_trial).sum()),
+        "diverged": int((status == "diverged").sum()),
+        "epochs": int(epochs[bad].sum()),
+        "total_epochs": int(epochs.sum()),
+        "first_half": float(bad[first].mean()) if first.any() else math.nan,
+        "second_half": float(bad[~first].mean()) if (~first).any() else math.nan,
+    }
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
@@ -356,12 +379,16 @@ def learning_curves(exp: Experiment, k: int = 5) -> pd.DataFrame:
 
 
 def trial_order(exp: Experiment) -> pd.Series:
-    """Each trial's position in time: first result timestamp, else Ray's trial number."""
+    """Each trial's position in time: its first result's timestamp (a proposal skipped
+    as invalid has its own), else Ray's trial number."""
+    start = pd.Series(np.nan, index=exp.trials.index)
     if "timestamp" in exp.history and not exp.history.empty:
         first = exp.history.groupby("trial_id")["timestamp"].min()
-        order = exp.trials["trial_id"].map(first)
-        if order.notna().all():
-            return order.rank(method="first")
+        start = pd.to_numeric(exp.trials["trial_id"].map(first), errors="coerce")
+    if "timestamp" in exp.trials:
+        start = start.fillna(pd.to_numeric(exp.trials["timestamp"], errors="coerce"))
+    if start.notna().all():
+        return start.rank(method="first")
     numbers = _col(exp, "trial_dir").map(lambda d: _trial_number(str(d)))
     if numbers.isna().all():  # no timestamps, no Ray folder names: the table's own order
         return pd.Series(np.arange(1.0, len(exp.trials) + 1), index=exp.trials.index)

@@ -23,6 +23,7 @@ SUITE_FILE = "suite.yaml"  # a suite's folder: one experiment folder per study b
 TRIALS_FILE = "trials.csv"  # one row per trial
 HISTORY_FILE = "history.csv"  # one row per trial per reported epoch
 LEDGER_FILE = "finished.jsonl"  # each trial's end, fsync'ed (study/ledger.py)
+INVALID_FILE = "invalid.jsonl"  # proposals the searcher skipped as invalid: no Ray trial
 STATE_BACKUP_DIR = ".study-state"  # a whole copy of Ray's experiment state (study/ledger.py)
 REPORT_DIR = "report"  # index.html, report.md, PNGs and CSVs
 # Ray Tune's own files in each trial folder, read when the tables must be rebuilt.

@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from experiment_folder import INVALID_FILE as INVALID
 from experiment_folder import LEDGER_FILE as LEDGER
 from experiment_folder import STATE_BACKUP_DIR as BACKUP
 
@@ -55,6 +56,33 @@ def record(folder: Path, trial_id: str, ray_status: str, result: dict[str, Any])
             os.fsync(f.fileno())
     except OSError as exc:  # the study goes on; only a later SIGKILL would lose it
         log.warning("could not record trial %s in %s: %s", trial_id, folder / LEDGER, exc)
+
+
+def record_invalid(folder: Path, entry: dict[str, Any]) -> None:
+    """Append one invalid proposal (never a Ray trial: searchers.py skips it), durably."""
+    line = json.dumps(entry, default=str)
+    try:
+        with open(folder / INVALID, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        log.warning("could not record an invalid proposal in %s: %s", folder / INVALID, exc)
+
+
+def read_invalid(folder: Path) -> list[dict[str, Any]]:
+    """The invalid proposals, each once, in the order they were made."""
+    path = folder / INVALID
+    if not path.is_file():
+        return []
+    found: dict[str, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+            found.setdefault(str(entry["trial_id"]), dict(entry))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a kill
+    return list(found.values())
 
 
 def read(folder: Path) -> dict[str, dict[str, Any]]:

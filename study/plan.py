@@ -13,6 +13,7 @@ from typing import Any
 
 import trainables
 from experiment_folder import decode_params
+from trainables.config import parse_config
 
 from .errors import ClusterError
 from .spec import Resources, Spec
@@ -98,3 +99,16 @@ def trial_config(plan: TrialPlan, sampled: dict[str, Any], trial_id: str) -> dic
     if "device" in keys and config.get("device", "auto") == "auto":
         config["device"] = "cuda" if plan.use_gpu else "cpu"
     return config
+
+
+def check_proposal(plan: TrialPlan, sampled: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The config a proposal would run with, and why it cannot be trained (None if it
+    can): the trainable's own validation (its config parse, the Conv2d plan, the memory
+    cap), without torch or data, so the searcher can skip it before any Ray trial."""
+    config = trial_config(plan, sampled, trial_id="")
+    info = trainables.get(plan.trainable)
+    try:
+        parse_config(info.config, config, info.name)
+    except trainables.InvalidConfig as exc:
+        return config, str(exc)
+    return config, None

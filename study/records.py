@@ -211,16 +211,54 @@ def _trial_id(result: Any) -> str:
     return str((result.metrics or {}).get("trial_id") or Path(result.path).name)
 
 
+def invalid_row(entry: dict[str, Any], spec: Spec) -> dict[str, Any]:
+    """A trials.csv row for a proposal the searcher skipped as invalid (no Ray trial)."""
+    config: dict[str, Any] = entry["config"] if isinstance(entry.get("config"), dict) else {}
+    params: dict[str, Any] = entry["params"] if isinstance(entry.get("params"), dict) else {}
+    row: dict[str, Any] = {
+        "trial_id": str(entry["trial_id"]),
+        "status": "invalid",
+        "reason": str(entry.get("reason", "")),
+    }
+    if "variant" in params:
+        row["variant"] = params["variant"]
+    row.update(
+        {
+            CONFIG_PREFIX + k: v if not isinstance(v, (list, dict)) else str(v)
+            for k, v in config.items()
+        }
+    )
+    row.update(
+        {
+            "epoch": 0,
+            "diverged": False,
+            "objective": spec.worst_value(),
+            "epochs": 0,
+            "time_s": 0.0,
+            "device": config.get("device", "cpu"),
+            "search_seed": spec.search.seed,
+            "trial_seed": config.get("seed"),
+            "timestamp": entry.get("timestamp"),
+            "trial_dir": "",
+            "error_file": "",
+        }
+    )
+    return row
+
+
 def build_tables(
     results: Any,
     spec: Spec,
     ray_statuses: dict[str, str],
     first_ends: dict[str, dict[str, Any]] | None = None,
+    invalid: list[dict[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trials, history) DataFrames from Ray Tune's results (a ResultGrid, or any
-    iterable of Result-like objects), Ray's trial statuses and the ledger's first end
-    of each trial (``ledger.read``)."""
-    rows, histories = [], []
+    iterable of Result-like objects), Ray's trial statuses, the ledger's first end
+    of each trial (``ledger.read``) and the proposals the searcher skipped as
+    invalid (``ledger.read_invalid``: rows with no epochs and no Ray trial)."""
+    rows: list[dict[str, Any]] = [invalid_row(e, spec) for e in invalid or []]
+    histories = []
     for result in results:
         trial_id = _trial_id(result)
         last, history = _original(

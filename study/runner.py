@@ -52,7 +52,11 @@ def _finish(results: Any, spec: Spec, folder: Path, started: float, report: bool
     """Write the tables, the wall time, the summary and the report; raise Interrupted when
     trials were left unfinished (after writing everything)."""
     trials, history = records.build_tables(
-        results, spec, tuning.ray_statuses(folder), ledger.read(folder)
+        results,
+        spec,
+        tuning.ray_statuses(folder),
+        ledger.read(folder),
+        ledger.read_invalid(folder),
     )
     records.write_tables(folder, trials, history)
     records.add_wall_time(folder, time.monotonic() - started)
@@ -62,6 +66,12 @@ def _finish(results: Any, spec: Spec, folder: Path, started: float, report: bool
         write_report(folder)
     if counts["unfinished"]:
         raise Interrupted(folder, counts["unfinished"])
+    if len(trials) and counts["invalid"] == len(trials):
+        reason = trials["reason"].astype(str).value_counts().index[0]
+        raise StudyError(
+            f"no valid config among {len(trials)} proposals; the results are in {folder}; "
+            f"most common reason: {reason}"
+        )
     return folder
 
 

@@ -63,7 +63,7 @@ def fit(spec: Spec, folder: Path, plan: TrialPlan, resources: Resources, cpus: f
             metric=METRIC,
             mode=spec.mode,
             num_samples=spec.num_samples,
-            search_alg=make_searcher(spec, max_concurrent),
+            search_alg=make_searcher(spec, max_concurrent, plan, folder),
             scheduler=make_scheduler(spec),
             time_budget_s=spec.time_budget_s,
             # One worker process runs trial after trial: no process start-up per

@@ -103,6 +103,46 @@ def test_sigkilled_driver_resumes_without_losing_trials_or_their_results(ray_add
     assert history.groupby("trial_id")["epoch"].apply(sorted).tolist() == [[1, 2, 3]] * 6
 
 
+def test_a_sigkilled_cnn_search_with_invalid_proposals_resumes(ray_address, tmp_path):
+    """The searcher's state holds the proposals it skipped as invalid: after a SIGKILL
+    and a resume, they are still in trials.csv, once each, beside the trials that
+    trained, and Optuna (restored from Ray's state) goes on with them."""
+    spec = tmp_path / "cnn.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "cnn",
+                "trainable": "mnist_cnn",
+                "metric": "val_acc",
+                "num_samples": 6,
+                "max_concurrent": 1,
+                "search": {"algorithm": "optuna", "seed": 3, "n_startup_trials": 4},
+                "config": {"epochs": 2, "train_limit": 64, "eval_limit": 40},
+                "space": {
+                    "groups": {"choice": [1, 3, 7]},
+                    "channels": {"choice": [[10, 20], [6, 12]]},
+                },
+            }
+        )
+    )
+    storage = tmp_path / "st"
+    proc = _spawn("run", str(spec), "--storage", str(storage), "--address", ray_address)
+    seen = _read_until(proc, 2, " completed ", timeout=180)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert sum(" completed " in line for line in seen) >= 2
+    folder = storage / "cnn"
+    assert resume_study(folder, report=False) == folder
+    after = pd.read_csv(folder / "trials.csv")
+    assert after["trial_id"].is_unique
+    trained = after[after["status"] != "invalid"]
+    invalid = after[after["status"] == "invalid"]
+    assert len(trained) == 6 and (trained["status"] == "completed").all()
+    assert len(invalid) >= 1 and invalid["trial_dir"].isna().all()
+    skipped = [json.loads(x) for x in (folder / "invalid.jsonl").read_text().splitlines()]
+    assert set(invalid["trial_id"]) == {e["trial_id"] for e in skipped}
+
+
 @pytest.mark.parametrize(("trainable", "resumes_from"), [("flaky", 1), ("flaky_plain", 0)])
 def test_a_trial_whose_process_dies_is_retried(ray_address, tmp_path, trainable, resumes_from):
     """From its last checkpoint where the trainable checkpoints, else from the start."""

@@ -76,7 +76,8 @@ def test_invalid_conv_configs_become_invalid_trials(tmp_path):
     )
     trials = pd.read_csv(folder / "trials.csv")
     invalid = trials[trials["status"] == "invalid"]
-    assert len(trials) == 6 and 1 <= len(invalid) < 6
+    # num_samples counts trials that train; invalid proposals are skipped at no cost.
+    assert len(trials) - len(invalid) == 6 and len(invalid) >= 1
     # groups=7 divides no channel count; groups=3 divides [6, 12] but not [10, 20].
     bad = (trials["config/groups"] == 7) | (
         (trials["config/groups"] == 3) & (trials["config/channels"] == "[10, 20]")
@@ -85,8 +86,12 @@ def test_invalid_conv_configs_become_invalid_trials(tmp_path):
     assert invalid["reason"].str.contains(r"groups=\d must divide the channels of conv2").all()
     assert (trials.loc[~bad, "status"] == "completed").all()
     assert (invalid["epochs"] == 0).all()
+    assert invalid["trial_dir"].isna().all()  # never a Ray trial
+    ray_trials = [p for p in folder.iterdir() if p.name.startswith("run_trial")]
+    assert len(ray_trials) == 6
     ot = _optuna_trials(folder)
-    assert sum(t.state.name == "FAIL" for t in ot) == len(invalid)
+    infeasible = [t for t in ot if t.user_attrs.get("infeasible")]
+    assert len(infeasible) == len(invalid) and all(t.state.name == "COMPLETE" for t in infeasible)
 
 
 def test_error_trials_are_retried_and_the_study_goes_on(tmp_path):

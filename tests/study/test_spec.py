@@ -255,33 +255,103 @@ def test_missing_full_mnist_is_refused_before_ray_starts(tmp_path, monkeypatch):
     assert not (tmp_path / "st").exists()
 
 
-def test_optuna_is_told_how_each_trial_ended():
-    """Invalid -> FAIL, stopped by the scheduler -> PRUNED, diverged -> COMPLETE (worst)."""
+def _searcher(s, tmp_path, concurrent=3):
+    from study.plan import make_plan
     from study.searchers import make_searcher
+    from study.spec import Resources
 
+    return make_searcher(s, concurrent, make_plan(s, Resources()), tmp_path)
+
+
+def test_optuna_is_told_how_each_trial_ended(tmp_path):
+    """Invalid and diverged -> COMPLETE and infeasible (a constraint), stopped by the
+    scheduler -> PRUNED (feasible)."""
     s = spec(metric="val_acc", num_samples=3)
-    searcher = make_searcher(s, 3)
+    searcher = _searcher(s, tmp_path)
     searcher.set_search_properties("objective", "max", {"lr": s.space["lr"].to_ray()})
     endings = {
-        "a": {"status": "invalid", "objective": 0.0},
+        "a": {"status": "invalid", "objective": 0.0, "reason": "no data"},
         "b": {"status": "running", "objective": 0.6},
-        "c": {"status": "diverged", "objective": 0.0},
+        "c": {"status": "diverged", "objective": 0.0, "divergence": "nan"},
     }
     for trial_id, last in endings.items():
         assert searcher.suggest(trial_id) is not None
         searcher.on_trial_result(trial_id, {**last, "training_iteration": 1})
         searcher.on_trial_complete(trial_id, {**last, "training_iteration": 1})
-    states = {t.number: (t.state.name, t.value) for t in searcher.searcher._ot_study.trials}
+    trials = searcher.searcher._ot_study.trials
+    states = {t.number: (t.state.name, t.value) for t in trials}
     # A pruned trial keeps its last intermediate value (step 1) for TPE to rank it by.
-    assert states == {0: ("FAIL", None), 1: ("PRUNED", 0.6), 2: ("COMPLETE", 0.0)}
+    assert states == {0: ("COMPLETE", 0.0), 1: ("PRUNED", 0.6), 2: ("COMPLETE", 0.0)}
+    assert [t.user_attrs.get("infeasible", 0.0) for t in trials] == [1.0, 0.0, 1.0]
+    assert [t.user_attrs["status"] for t in trials] == ["invalid", "stopped", "diverged"]
+    assert trials[0].user_attrs["reason"] == "no data" and trials[0].user_attrs["trial_id"] == "a"
+    # TPE evaluated the constraint: infeasible trials rank after every feasible one.
+    assert [tuple(t.system_attrs["constraints"]) for t in trials] == [(1.0,), (0.0,), (1.0,)]
 
 
-def test_n_startup_trials_reaches_tpe_and_round_trips():
-    from study.searchers import make_searcher
+def test_invalid_proposals_never_reach_ray(tmp_path):
+    """Impossible Conv2d geometries are skipped inside suggest(): each is recorded and
+    told to Optuna, and only valid configs come out."""
+    from study import ledger
+    from study.plan import check_proposal, make_plan
+    from study.spec import Resources
 
+    s = build_spec(
+        {
+            "trainable": "mnist_cnn",
+            "metric": "val_acc",
+            "num_samples": 12,
+            "search": {"algorithm": "optuna", "seed": 0, "n_startup_trials": 5},
+            "config": {"dataset": "mnist5k"},
+            "space": {
+                "kernel_size": {"choice": [3, 5, 7]},
+                "stride": {"choice": [1, 2]},
+                "padding": {"choice": [0, 1]},
+                "dilation": {"choice": [1, 2, 3]},
+                "channels": {"choice": [[4, 8], [6, 9]]},
+                "groups": {"choice": [1, 2]},
+            },
+        }
+    )
+    searcher = _searcher(s, tmp_path)
+    searcher.set_search_properties("objective", "max", {k: d.to_ray() for k, d in s.space.items()})
+    plan = make_plan(s, Resources())
+    for i in range(12):
+        params = searcher.suggest(f"t{i}")
+        assert check_proposal(plan, params)[1] is None, params
+        searcher.on_trial_complete(f"t{i}", {"status": "completed", "objective": 0.9})
+    skipped = ledger.read_invalid(tmp_path)
+    assert skipped and searcher.searcher.invalid_count == len(skipped)
+    for entry in skipped:
+        assert entry["reason"].startswith("mnist_cnn:") and entry["trial_id"].startswith("invalid_")
+        assert check_proposal(plan, entry["params"])[1] == entry["reason"]
+    study = searcher.searcher._ot_study
+    infeasible = [t for t in study.trials if t.user_attrs.get("infeasible")]
+    assert len(infeasible) == len(skipped) and all(t.state.name == "COMPLETE" for t in infeasible)
+
+
+def test_a_space_with_nothing_valid_ends_the_search(tmp_path, monkeypatch):
+    from study import optuna_search
+
+    monkeypatch.setattr(optuna_search, "MAX_INVALID_IN_ROW", 15)
+    s = build_spec(
+        {
+            "trainable": "mnist_cnn",
+            "metric": "val_acc",
+            "config": {"dataset": "mnist5k", "channels": [8, 8, 8, 8, 8, 8]},
+            "space": {"kernel_size": {"choice": [7, 9]}},
+        }
+    )
+    searcher = _searcher(s, tmp_path)
+    searcher.set_search_properties("objective", "max", {k: d.to_ray() for k, d in s.space.items()})
+    assert searcher.suggest("t0") == "FINISHED"
+    assert "shrinks below 1" in searcher.searcher.exhausted
+
+
+def test_n_startup_trials_reaches_tpe_and_round_trips(tmp_path):
     s = spec(search={"algorithm": "optuna", "seed": 1, "n_startup_trials": 3})
     assert build_spec(s.to_dict()) == s
-    sampler = make_searcher(s, 2).searcher._sampler
+    sampler = _searcher(s, tmp_path, 2).searcher._sampler
     assert sampler._n_startup_trials == 3
     assert spec().search.n_startup_trials == 10  # Optuna's own default
     random = spec(search={"algorithm": "random"})
@@ -289,15 +359,13 @@ def test_n_startup_trials_reaches_tpe_and_round_trips():
     assert build_spec(random.to_dict()) == random
 
 
-def test_a_spec_with_nothing_to_search_runs_fixed_configs():
+def test_a_spec_with_nothing_to_search_runs_fixed_configs(tmp_path):
     """Ray's OptunaSearch refuses an empty space; num_samples runs of one config need none."""
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from study.searchers import make_searcher
-
     s = build_spec({**BASE, "space": {}, "num_samples": 3})
     assert s.search.algorithm == "optuna" and not s.space
-    assert isinstance(make_searcher(s, 2), BasicVariantGenerator)
+    assert isinstance(_searcher(s, tmp_path, 2), BasicVariantGenerator)
 
 
 def test_yaml_merge_keys_override_and_duplicates_are_refused(tmp_path):

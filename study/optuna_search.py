@@ -1,0 +1,119 @@
+"""Ray's OptunaSearch, told what cannot train.
+
+- **Invalid proposals cost nothing.** Each proposed config is checked with the
+  trainable's own validation (plan.check_proposal: no torch, no data) before Ray
+  sees it. An invalid one is recorded (``invalid.jsonl``), told to Optuna, and the
+  next proposal is asked for in the same step: no Ray trial, no worker time. They
+  do not count toward ``num_samples``, which counts trials that train.
+- **Feasibility is a constraint.** Invalid and diverged outcomes reach Optuna as
+  COMPLETE trials that violate a constraint (TPESampler's ``constraints_func``):
+  TPE ranks every feasible trial above every infeasible one, so it learns where
+  configs cannot train, rather than skipping FAIL trials (optuna#1015) or taking a
+  made-up worst value at face value.
+- **Stopped trials are PRUNED.** A trial the scheduler (ASHA) stopped before its last
+  epoch is told as PRUNED; Ray's own OptunaSearch would record it COMPLETE at its
+  rung value, comparing 2-epoch and 20-epoch accuracies as if alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from experiment_folder import RUNNING
+
+from . import ledger
+from .plan import TrialPlan, check_proposal
+
+log = logging.getLogger(__name__)
+
+INFEASIBLE = "infeasible"  # user attribute: 1.0 for invalid and diverged trials
+# Proposals in a row that may be invalid before the search gives up on the space
+# (the study then ends with a one-line error, not a hang).
+MAX_INVALID_IN_ROW = 200
+
+
+def infeasibility(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
+    """TPESampler's constraints_func: > 0 is infeasible (module level: it is pickled
+    with the searcher's state)."""
+    return (float(trial.user_attrs.get(INFEASIBLE, 0.0)),)
+
+
+class HarnessOptunaSearch(OptunaSearch):
+    """OptunaSearch that skips invalid proposals and tells Optuna how trials ended."""
+
+    def __init__(self, *args: Any, plan: TrialPlan, folder: Path, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plan = plan
+        self.folder = folder
+        self.invalid_count = 0
+        self.exhausted: str | None = None  # the last reason, once the space gave out
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        reason = ""
+        for _ in range(MAX_INVALID_IN_ROW):
+            params = super().suggest(trial_id)
+            if params is None or not isinstance(params, dict):
+                return params
+            config, problem = check_proposal(self.plan, params)
+            if problem is None:
+                return params
+            reason = problem
+            self._skip(trial_id, params, config, problem)
+        self.exhausted = reason
+        log.warning(
+            "%d proposals in a row were invalid; the search stops (last: %s)",
+            MAX_INVALID_IN_ROW,
+            reason,
+        )
+        return Searcher.FINISHED  # type: ignore[return-value]  # Ray's own sentinel
+
+    def _skip(
+        self, trial_id: str, params: dict[str, Any], config: dict[str, Any], why: str
+    ) -> None:
+        """Record an invalid proposal and tell Optuna it is infeasible."""
+        started = time.time()
+        ot_trial = self._ot_trials.pop(trial_id)
+        ot_trial.set_user_attr(INFEASIBLE, 1.0)
+        ot_trial.set_user_attr("status", "invalid")
+        ot_trial.set_user_attr("reason", why[:300])
+        study: Any = self._ot_study
+        study.tell(ot_trial, self.plan.worst, state=optuna.trial.TrialState.COMPLETE)
+        self.invalid_count += 1
+        ledger.record_invalid(
+            self.folder,
+            {
+                "trial_id": f"invalid_{uuid.uuid4().hex[:8]}",
+                "number": ot_trial.number,
+                "params": params,
+                "config": config,
+                "reason": why,
+                "timestamp": started,
+            },
+        )
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        result = result or {}
+        status = "error" if error else str(result.get("status") or "stopped")
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None:
+            ot_trial.set_user_attr("trial_id", trial_id)
+            ot_trial.set_user_attr("status", "stopped" if status == RUNNING else status)
+            if status in ("invalid", "diverged"):  # the result carries the worst objective
+                ot_trial.set_user_attr(INFEASIBLE, 1.0)
+                why = result.get("reason") or result.get("divergence") or ""
+                ot_trial.set_user_attr("reason", str(why)[:300])
+        if status == RUNNING:  # no result of its own last epoch: stopped early
+            super().on_trial_complete(trial_id, None, False)  # Ray's OptunaSearch: PRUNED
+        else:
+            super().on_trial_complete(trial_id, result or None, error)
