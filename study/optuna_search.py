@@ -6,10 +6,11 @@
   next proposal is asked for in the same step: no Ray trial, no worker time. They
   do not count toward ``num_samples``, which counts trials that train.
 - **Feasibility is a constraint.** Invalid and diverged outcomes reach Optuna as
-  COMPLETE trials that violate a constraint (TPESampler's ``constraints_func``):
-  TPE ranks every feasible trial above every infeasible one, so it learns where
-  configs cannot train, rather than skipping FAIL trials (optuna#1015) or taking a
-  made-up worst value at face value.
+  COMPLETE trials that violate a constraint (``Trial.set_constraint``, which
+  Optuna 5 prefers to the deprecated ``constraints_func``): TPE ranks every
+  feasible trial above every infeasible one, so it learns where configs cannot
+  train, rather than skipping FAIL trials (optuna#1015) or taking a made-up worst
+  value at face value.
 - **Stopped trials are PRUNED.** A trial the scheduler (ASHA) stopped before its last
   epoch is told as PRUNED; Ray's own OptunaSearch would record it COMPLETE at its
   rung value, comparing 2-epoch and 20-epoch accuracies as if alike.
@@ -20,7 +21,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +35,10 @@ from .plan import TrialPlan, check_proposal
 
 log = logging.getLogger(__name__)
 
-INFEASIBLE = "infeasible"  # user attribute: 1.0 for invalid and diverged trials
+CONSTRAINT = "cannot_train"  # 1.0 for invalid and diverged trials; unset (feasible) else
 # Proposals in a row that may be invalid before the search gives up on the space
 # (the study then ends with a one-line error, not a hang).
 MAX_INVALID_IN_ROW = 200
-
-
-def infeasibility(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
-    """TPESampler's constraints_func: > 0 is infeasible (module level: it is pickled
-    with the searcher's state)."""
-    return (float(trial.user_attrs.get(INFEASIBLE, 0.0)),)
 
 
 class HarnessOptunaSearch(OptunaSearch):
@@ -82,7 +76,7 @@ class HarnessOptunaSearch(OptunaSearch):
         """Record an invalid proposal and tell Optuna it is infeasible."""
         started = time.time()
         ot_trial = self._ot_trials.pop(trial_id)
-        ot_trial.set_user_attr(INFEASIBLE, 1.0)
+        ot_trial.set_constraint(CONSTRAINT, 1.0)
         ot_trial.set_user_attr("status", "invalid")
         ot_trial.set_user_attr("reason", why[:300])
         study: Any = self._ot_study
@@ -110,7 +104,7 @@ class HarnessOptunaSearch(OptunaSearch):
             ot_trial.set_user_attr("trial_id", trial_id)
             ot_trial.set_user_attr("status", "stopped" if status == RUNNING else status)
             if status in ("invalid", "diverged"):  # the result carries the worst objective
-                ot_trial.set_user_attr(INFEASIBLE, 1.0)
+                ot_trial.set_constraint(CONSTRAINT, 1.0)
                 why = result.get("reason") or result.get("divergence") or ""
                 ot_trial.set_user_attr("reason", str(why)[:300])
         if status == RUNNING:  # no result of its own last epoch: stopped early

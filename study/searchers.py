@@ -18,15 +18,13 @@ def _optuna(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> A
     import optuna
     from ray.tune.search import ConcurrencyLimiter
 
-    from .optuna_search import HarnessOptunaSearch, infeasibility
+    from .optuna_search import HarnessOptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" chatter
     # Optuna 5's TPE models the parameters jointly (multivariate) and lies about
     # running trials (constant_liar) by default; both suit concurrent trials.
     sampler = optuna.samplers.TPESampler(
-        seed=spec.search.seed,
-        n_startup_trials=spec.search.n_startup_trials,
-        constraints_func=infeasibility,
+        seed=spec.search.seed, n_startup_trials=spec.search.n_startup_trials
     )
     searcher = HarnessOptunaSearch(
         metric=METRIC, mode=spec.mode, sampler=sampler, plan=plan, folder=folder

@@ -90,7 +90,7 @@ def test_invalid_conv_configs_become_invalid_trials(tmp_path):
     ray_trials = [p for p in folder.iterdir() if p.name.startswith("run_trial")]
     assert len(ray_trials) == 6
     ot = _optuna_trials(folder)
-    infeasible = [t for t in ot if t.user_attrs.get("infeasible")]
+    infeasible = [t for t in ot if t.constraints]
     assert len(infeasible) == len(invalid) and all(t.state.name == "COMPLETE" for t in infeasible)
 
 
