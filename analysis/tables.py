@@ -379,12 +379,21 @@ def learning_curves(exp: Experiment, k: int = 5) -> pd.DataFrame:
 
 
 def trial_order(exp: Experiment) -> pd.Series:
-    """Each trial's position in time: its first result's timestamp (a proposal skipped
-    as invalid has its own), else Ray's trial number."""
+    """Each trial's position in time: when it began (a proposal skipped as invalid has
+    its own timestamp), else Ray's trial number."""
     start = pd.Series(np.nan, index=exp.trials.index)
     if "timestamp" in exp.history and not exp.history.empty:
-        first = exp.history.groupby("trial_id")["timestamp"].min()
-        start = pd.to_numeric(exp.trials["trial_id"].map(first), errors="coerce")
+        # When it began: its first result's timestamp less the time it had run by
+        # then (else trials that end at once would seem to have started first).
+        history = exp.history.assign(
+            timestamp=pd.to_numeric(exp.history["timestamp"], errors="coerce"),
+            ran=pd.to_numeric(exp.history["time_total_s"], errors="coerce")
+            if "time_total_s" in exp.history
+            else 0.0,
+        )
+        first = history.sort_values("timestamp").groupby("trial_id").first()
+        began = first["timestamp"] - first["ran"].fillna(0)
+        start = pd.to_numeric(exp.trials["trial_id"].map(began), errors="coerce")
     if "timestamp" in exp.trials:
         start = start.fillna(pd.to_numeric(exp.trials["timestamp"], errors="coerce"))
     if start.notna().all():

@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save, table
+from common import RESULTS, save, table
 
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE = "869faa7"  # the last commit before the search issue (12)
@@ -85,6 +85,10 @@ def _run(way: str, study: str, seed: int, before: Path) -> dict[str, Any]:
         trials = pd.read_csv(folder / "trials.csv")
         history = pd.read_csv(folder / "history.csv")
         ray_trials = sum(1 for p in folder.iterdir() if p.name.startswith("run_trial"))
+        kept = RESULTS / "feasibility_runs"
+        kept.mkdir(parents=True, exist_ok=True)
+        trials.to_csv(kept / f"{study}-{way}-{seed}-trials.csv", index=False)
+        history.to_csv(kept / f"{study}-{way}-{seed}-history.csv", index=False)
     return {
         "trials": trials,
         "history": history,
@@ -94,8 +98,12 @@ def _run(way: str, study: str, seed: int, before: Path) -> dict[str, Any]:
 
 
 def _start_order(trials: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
-    first = history.groupby("trial_id")["timestamp"].min()
-    start = trials["trial_id"].map(first)
+    """Proposals in the order they were made: a Ray trial's start (its first result's
+    timestamp less the time it had run), a skipped proposal's own timestamp. (The first
+    result's timestamp alone would put trials that end at once, invalid ones, first.)"""
+    first = history.sort_values("timestamp").groupby("trial_id").first()
+    began = first["timestamp"] - first["time_total_s"].fillna(0)
+    start = trials["trial_id"].map(began)
     if "timestamp" in trials:  # proposals skipped as invalid carry their own
         start = start.fillna(pd.to_numeric(trials["timestamp"], errors="coerce"))
     return start.rank(method="first")

@@ -82,10 +82,12 @@ class HarnessOptunaSearch(OptunaSearch):
         study: Any = self._ot_study
         study.tell(ot_trial, self.plan.worst, state=optuna.trial.TrialState.COMPLETE)
         self.invalid_count += 1
+        name = f"invalid_{uuid.uuid4().hex[:8]}"
+        log.info("proposal %s skipped, no trial started  (%s)", name, why)
         ledger.record_invalid(
             self.folder,
             {
-                "trial_id": f"invalid_{uuid.uuid4().hex[:8]}",
+                "trial_id": name,
                 "number": ot_trial.number,
                 "params": params,
                 "config": config,

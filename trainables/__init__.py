@@ -43,6 +43,7 @@ __all__ = [
     "metric_facts",
     "parse_assignments",
     "register",
+    "stable_lrs",
 ]
 
 Trainable = Callable[..., Metrics]
@@ -175,6 +176,16 @@ def metric_names(name: str) -> tuple[str, ...]:
 def metric_facts(name: str) -> dict[str, Metric]:
     """What each metric of trainable ``name`` is (direction, objective, best column)."""
     return get(name).metric_facts()
+
+
+def stable_lrs(
+    name: str, config: dict[str, Any] | None, low: float, high: float
+) -> list[tuple[float, float]]:
+    """The learning rates in [low, high] at which regression ``name`` trains stably, as
+    sorted, disjoint intervals, computed exactly (trainables/stability.py; no torch)."""
+    from .stability import stable_lrs as exact
+
+    return exact(name, config, low, high)
 
 
 def accepts(name: str) -> list[str]:
