@@ -39,10 +39,18 @@ def _axes(ax: Axes | None, size: tuple[float, float] = (6.4, 4.2)) -> Axes:
 
 
 def plot_lr_loss(
-    points: pd.DataFrame, boundary_lr: float | None = None, ax: Axes | None = None
+    points: pd.DataFrame,
+    boundary_lr: float | None = None,
+    intervals: pd.DataFrame | None = None,
+    ax: Axes | None = None,
 ) -> Axes:
-    """Final loss vs lr (log x); diverged trials as red crosses pinned to the top edge."""
+    """Final loss vs lr (log x); diverged trials as red crosses pinned to the top edge;
+    the exact stable intervals (regressions) shaded."""
     ax = _axes(ax)
+    for i, (a, b) in enumerate(intervals.itertuples(index=False) if intervals is not None else []):
+        ax.axvspan(
+            a, b, color="#2ca02c", alpha=0.12, label="stable (exact theory)" if i == 0 else None
+        )
     stable, bad = points[~points["diverged"]], points[points["diverged"]]
     ax.scatter(stable["lr"], stable["loss"], color=STABLE, s=22, label="trained (final loss)")
     positive = stable["loss"][stable["loss"] > 0]

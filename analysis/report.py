@@ -145,11 +145,38 @@ def _divergence(exp: Experiment) -> Section | None:
         f"{_fmt(overall['largest_stable_lr'])}; smallest diverging lr: "
         f"{_fmt(overall['smallest_diverged_lr'])}."
     )
-    if not bounds.empty:
+    exact = tables.stable_intervals(exp)
+    if not exact.empty:
+        spans = ", ".join(f"{_fmt(a)} … {_fmt(b)}" for a, b in exact.itertuples(index=False))
+        pockets = " (more than one interval: stable pockets above the first limit)"
+        section.text.append(
+            "Exact theory: one epoch multiplies the distance to the fixed point by "
+            "P(lr) = Π (1 − 2·lr·x²) (a 2×2 product for y = w·x + b), and training "
+            f"diverges where its size passes 1. Stable learning rates here: {spans}"
+            + (pockets + "." if len(exact) > 1 else ".")
+        )
+        section.tables.append(("stable_intervals", exact))
+        agreement = tables.stability_agreement(exp)
+        if not agreement.empty:
+            differ = agreement[~agreement["agrees"]]
+            section.text.append(
+                f"{int(agreement['agrees'].sum())} of {len(agreement)} trials ended as the "
+                "theory predicts"
+                + (
+                    "; the others: "
+                    + "; ".join(f"lr {_fmt(r.lr)} {r.why}" for r in differ.itertuples())
+                    + "."
+                    if len(differ)
+                    else "."
+                )
+            )
+            section.tables.append(("stability_agreement", agreement))
+    elif not bounds.empty:
         section.tables.append(("stability_boundary", bounds.set_index("group")))
     section.tables.append(("lr_vs_loss", points))
-    est = overall["boundary_lr"] if overall["diverged"] else None
-    section.figures.append(("lr_vs_loss", plots.figure_of(plots.plot_lr_loss(points, est))))
+    est = overall["boundary_lr"] if overall["diverged"] and exact.empty else None
+    figure = plots.plot_lr_loss(points, est, exact if not exact.empty else None)
+    section.figures.append(("lr_vs_loss", plots.figure_of(figure)))
     return section
 
 

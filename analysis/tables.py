@@ -314,6 +314,87 @@ def boundary(lr: pd.Series, diverged: pd.Series) -> dict[str, Any]:
     }
 
 
+EXACT = ("linear_w", "linear_wb")  # regressions with an exact theory (trainables.stable_lrs)
+OVERFLOW_GROWTH = 1e10  # the error's growth at which the loss passes the 1e20 threshold
+
+
+def _fixed_config(exp: Experiment) -> dict[str, Any] | None:
+    """The config every trial shares besides lr (None when anything else that moves the
+    limits, the data above all, varies between trials)."""
+    config = dict(exp.spec.get("config") or {}) if isinstance(exp.spec.get("config"), dict) else {}
+    movers = [p for p in exp.params if p not in ("lr", "w0", "b0", "seed", "epochs")]
+    if movers:
+        return None
+    return {k: v for k, v in config.items() if k != "lr"}
+
+
+def stable_intervals(exp: Experiment) -> pd.DataFrame:
+    """The exact stable lr intervals across the lr range the trials covered (the
+    regressions only; empty when their data or impl vary, or lr does not)."""
+    import trainables
+
+    points = lr_points(exp)
+    config = _fixed_config(exp)
+    if exp.spec.get("trainable") not in EXACT or points.empty or config is None:
+        return pd.DataFrame()
+    low, high = float(points["lr"].min()), float(points["lr"].max())
+    if not 0 < low < high:
+        return pd.DataFrame()
+    try:
+        intervals = trainables.stable_lrs(str(exp.spec["trainable"]), config, low, high)
+    except (trainables.InvalidConfig, ValueError, ArithmeticError) as exc:
+        log.info("no exact stability for %s: %s", exp.name, exc)
+        return pd.DataFrame()
+    return pd.DataFrame(intervals, columns=["stable_from", "stable_to"])
+
+
+def stability_agreement(exp: Experiment) -> pd.DataFrame:
+    """Each trial's outcome against the exact theory: predicted stable or not, the
+    epochs an unstable lr needs to overflow from the start, the epochs it ran, and
+    why an outcome differs (too few epochs to get there, or growth too slow)."""
+    from trainables.stability import epochs_to_overflow
+
+    intervals = stable_intervals(exp)
+    config = _fixed_config(exp)
+    if intervals.empty or config is None:
+        return pd.DataFrame()
+    points = lr_points(exp)
+    epochs = (
+        pd.to_numeric(
+            exp.trials.set_index("trial_id").loc[points["trial_id"], "config/epochs"],
+            errors="coerce",
+        ).to_numpy()
+        if "config/epochs" in exp.trials
+        else np.full(len(points), np.nan)
+    )
+    name = str(exp.spec["trainable"])
+    rows = []
+    for (_, point), ran in zip(points.iterrows(), epochs):
+        lr = float(point["lr"])
+        stable = bool(((intervals["stable_from"] <= lr) & (lr <= intervals["stable_to"])).any())
+        needed = epochs_to_overflow(name, config, lr, OVERFLOW_GROWTH)
+        diverged = bool(point["diverged"])
+        agrees = stable != diverged
+        why = ""
+        if not agrees and not diverged:
+            why = f"needs about {needed:.0f} epochs to overflow; the trial ran {ran:.0f}"
+        elif not agrees:
+            why = "diverged where the theory says stable (float32 rounding near a limit?)"
+        rows.append(
+            {
+                "trial_id": point["trial_id"],
+                "lr": lr,
+                "theory": "stable" if stable else "diverges",
+                "outcome": "diverged" if diverged else "trained",
+                "epochs_to_overflow": needed,
+                "epochs_run": ran,
+                "agrees": agrees,
+                "why": why,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 # --- 4. the seed's brute force ----------------------------------------------------------
 
 

@@ -264,3 +264,46 @@ def test_not_an_experiment_and_empty_experiments(tmp_path, make_experiment):
     (tmp_path / "empty" / "spec.yaml").write_text("name: empty\n")
     with pytest.raises(AnalysisError, match="nothing ran yet"):
         load(tmp_path / "empty")
+
+
+def test_exact_stability_intervals_and_agreement_with_the_trials(make_experiment):
+    """x = [1, 10]: stable below 0.0101 and in a pocket around 0.5. A trial just above
+    the first limit ran too few epochs to overflow, and the table says so."""
+    spec = {
+        "name": "pockets",
+        "trainable": "linear_w",
+        "metric": "loss",
+        "mode": "min",
+        "config": {"data": {"x": [1, 10], "y": [2, 20]}, "epochs": 100},
+        "space": {"lr": {"loguniform": [0.001, 0.6]}},
+    }
+    rows = [(0.005, "completed"), (0.0102, "completed"), (0.3, "diverged"), (0.5, "completed")]
+    trials = [
+        {"trial_id": f"t{i}", "status": s, "config/lr": lr, "config/epochs": 100, "loss": 1.0}
+        for i, (lr, s) in enumerate(rows)
+    ]
+    exp = load(make_experiment(spec=spec, trials=trials))
+    intervals = tables.stable_intervals(exp)
+    assert len(intervals) == 2
+    assert intervals.iloc[0]["stable_to"] == pytest.approx(0.0101031147, rel=1e-8)
+    assert intervals.iloc[1]["stable_from"] < 0.5 <= intervals.iloc[1]["stable_to"]  # to the last lr
+    agreement = tables.stability_agreement(exp).set_index("trial_id")
+    assert agreement["agrees"].tolist() == [True, False, True, True]
+    assert agreement.loc["t1", "theory"] == "diverges"
+    assert 1000 < agreement.loc["t1", "epochs_to_overflow"] < 1500
+    assert "the trial ran 100" in agreement.loc["t1", "why"]
+    assert agreement.loc["t3", "theory"] == "stable"  # the pocket
+
+
+def test_no_exact_stability_when_the_data_is_searched(make_experiment):
+    spec = {
+        "name": "d",
+        "trainable": "linear_w",
+        "metric": "loss",
+        "space": {"lr": {"grid": [0.01, 0.1]}, "data": {"grid": ["seed", "outlier"]}},
+    }
+    trials = [
+        {"trial_id": "a", "status": "completed", "config/lr": 0.01, "loss": 1.0},
+        {"trial_id": "b", "status": "completed", "config/lr": 0.1, "loss": 1.0},
+    ]
+    assert tables.stable_intervals(load(make_experiment(spec=spec, trials=trials))).empty
