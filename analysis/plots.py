@@ -292,6 +292,36 @@ def plot_importance(scores: pd.Series, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def plot_lr_range(curves: pd.DataFrame, summary: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """The lr range test: smoothed loss against lr (log x) per trial, where it blew up
+    (x) and the suggested lr (o)."""
+    ax = _axes(ax)
+    labels = summary.set_index("trial_id")
+    params = [c for c in summary.columns if c not in ("trial_id", "diverged_lr", "suggested_lr")]
+    for trial_id, curve in curves.groupby("trial_id", sort=False):
+        row = labels.loc[trial_id] if trial_id in labels.index else None
+        name = (
+            ", ".join(f"{p}={row[p]}" for p in params) if row is not None and params else trial_id
+        )
+        (line,) = ax.plot(curve["lr"], curve["smoothed_loss"], label=str(name))
+        if row is None:
+            continue
+        for key, marker in (("suggested_lr", "o"), ("diverged_lr", "x")):
+            value = row.get(key)
+            if value is not None and value == value:
+                y = float(np.interp(np.log(value), np.log(curve["lr"]), curve["smoothed_loss"]))
+                ax.scatter([value], [y], marker=marker, s=60, color=line.get_color(), zorder=3)
+    ax.set_xscale("log")
+    low = curves["smoothed_loss"].min()
+    if low > 0 and curves["smoothed_loss"].max() / low > 10:
+        ax.set_yscale("log")
+    ax.set_xlabel("learning rate (log scale), growing per batch")
+    ax.set_ylabel("smoothed training loss")
+    ax.set_title("LR range test: o suggested lr, x where the loss blew up")
+    ax.legend(fontsize="small")
+    return ax
+
+
 def figure_of(drawn: Any) -> Figure:
     """The Figure of an Axes or Figure."""
     return drawn if isinstance(drawn, Figure) else drawn.figure

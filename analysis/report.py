@@ -180,6 +180,22 @@ def _divergence(exp: Experiment) -> Section | None:
     return section
 
 
+def _lr_range(exp: Experiment) -> Section | None:
+    curves, summary = tables.lr_range_curves(exp)
+    if curves.empty:
+        return None
+    section = Section("LR range test")
+    section.text.append(
+        "One short run per trial: the learning rate grows exponentially with every batch "
+        "and the run stops when the smoothed loss passes 4× its minimum. The suggested lr "
+        "is where the smoothed loss falls fastest; the loss blows up at diverged_lr, a "
+        "one-run estimate of where a sweep of fixed learning rates starts to diverge."
+    )
+    section.tables.append(("lr_range", summary))
+    section.figures.append(("lr_range", plots.figure_of(plots.plot_lr_range(curves, summary))))
+    return section
+
+
 def _brute_force(exp: Experiment) -> Section | None:
     curve = tables.brute_force_curve(exp)
     surface = tables.loss_surface(exp)
@@ -296,6 +312,7 @@ SECTIONS: tuple[Callable[[Experiment], Section | None], ...] = (
     _summary,
     _search_tables,
     _divergence,
+    _lr_range,
     _brute_force,
     _dynamics,
     _remedies,

@@ -395,6 +395,26 @@ def stability_agreement(exp: Experiment) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def lr_range_curves(exp: Experiment) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(curves, summary) of an lr range test study: the smoothed loss per step against
+    lr for each trial, and each trial's diverged_lr and suggested_lr with its searched
+    parameters. Empty frames for other studies."""
+    if exp.spec.get("trainable") != "lr_range" or exp.history.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    needed = {"trial_id", "lr", "smoothed_loss"}
+    if not needed <= set(exp.history.columns):
+        return pd.DataFrame(), pd.DataFrame()
+    curves = exp.history[list(needed)].copy()
+    for column in ("lr", "smoothed_loss"):
+        curves[column] = pd.to_numeric(curves[column], errors="coerce")
+    curves = curves.dropna()
+    columns = ["trial_id"] + [f"config/{p}" for p in exp.params if f"config/{p}" in exp.trials]
+    summary = exp.trials[
+        [*columns, *[c for c in ("diverged_lr", "suggested_lr") if c in exp.trials]]
+    ].rename(columns=lambda c: c.removeprefix("config/"))
+    return curves, summary.reset_index(drop=True)
+
+
 # --- 4. the seed's brute force ----------------------------------------------------------
 
 

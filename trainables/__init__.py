@@ -18,12 +18,20 @@ from typing import Any
 
 from .common import OVERFLOW_LOSS, Checkpointer, MemoryCheckpointer, Metrics, Report
 from .config import DataUnavailable, InvalidConfig, describe, parse_assignments, short
-from .metrics import BASE_METRICS, MNIST_METRICS, Metric, as_metric, quantity
+from .metrics import (
+    BASE_METRICS,
+    LR_RANGE_METRICS,
+    MNIST_METRICS,
+    Metric,
+    as_metric,
+    quantity,
+)
 from .model_configs import (
     CnnConfig,
     LinearWBConfig,
     LinearWConfig,
     LossLandscapeConfig,
+    LrRangeConfig,
     MnistConfig,
 )
 
@@ -136,6 +144,14 @@ REGISTRY: dict[str, TrainableInfo] = {
             MNIST_METRICS,
             True,
             "the classic small CNN with configurable Conv2d settings",
+        ),
+        TrainableInfo(
+            "lr_range",
+            _Lazy(".lr_range", "lr_range"),
+            LrRangeConfig,
+            LR_RANGE_METRICS,
+            False,
+            "the lr range test (lr_find) on the MLP or CNN: one short run, lr growing per batch",
         ),
     )
 }

@@ -70,6 +70,15 @@ MNIST_METRICS = (
 )
 
 
+LR_RANGE_METRICS = (
+    lower_better("smoothed_loss"),  # the debiased exponential average of the batch loss
+    Metric("lr", None, objective=False),
+    Metric("diverged_lr", None, best=False),  # where the smoothed loss blew up
+    Metric("suggested_lr", None, best=False),  # the steepest descent of the smoothed loss
+    bookkeeping("stopped_early"),  # the test ended at the blow-up, as it should
+)
+
+
 def as_metric(item: Metric | str) -> Metric:
     """A plugin may list plain names: each becomes a metric with no declared direction."""
     return item if isinstance(item, Metric) else Metric(str(item))

@@ -212,3 +212,29 @@ class CnnConfig(MnistConfig):
                 f"{MAX_TRAIN_BYTES / 2**30:g} GiB (fewer channels, pooling or a smaller batch)"
             )
         object.__setattr__(self, "plan", plan)
+
+
+@dataclass(frozen=True)
+class LrRangeConfig(CnnConfig):
+    """The lr range test (fastai's / Lightning's lr_find) on the MLP or the CNN: the
+    model's own keys, plus the sweep's."""
+
+    model: str = param("mlp", choices=("mlp", "cnn"), doc="which network: the MLP or the CNN")
+    epochs: int = param(1, low=1, high=1, doc="unused: the test runs `steps` batches")
+    lr_min: float = param(1e-5, low=0.0, low_open=True, high=MAX_LR, doc="lr of the first step")
+    lr_max: float = param(10.0, low=0.0, low_open=True, high=MAX_LR, doc="lr of the last step")
+    steps: int = param(100, low=5, high=100_000, doc="training steps, lr growing exponentially")
+    smoothing: float = param(
+        0.98, low=0.0, high=1.0, high_open=True, doc="exponential smoothing of the loss"
+    )
+    stop_factor: float = param(
+        4.0, low=1.0, low_open=True, doc="stop when the smoothed loss passes this x its minimum"
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.lr_min < self.lr_max:
+            raise InvalidConfig(
+                f"lr_range: lr_min < lr_max must hold, got lr_min={self.lr_min}, "
+                f"lr_max={self.lr_max}"
+            )

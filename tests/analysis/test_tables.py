@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import AnalysisError, load, load_many, tables
+from analysis import AnalysisError, load, load_many, tables, write_report
 from trainables import TRAINABLES
 
 from .conftest import remedy_experiment
@@ -286,7 +286,9 @@ def test_exact_stability_intervals_and_agreement_with_the_trials(make_experiment
     intervals = tables.stable_intervals(exp)
     assert len(intervals) == 2
     assert intervals.iloc[0]["stable_to"] == pytest.approx(0.0101031147, rel=1e-8)
-    assert intervals.iloc[1]["stable_from"] < 0.5 <= intervals.iloc[1]["stable_to"]  # to the last lr
+    assert (
+        intervals.iloc[1]["stable_from"] < 0.5 <= intervals.iloc[1]["stable_to"]
+    )  # to the last lr
     agreement = tables.stability_agreement(exp).set_index("trial_id")
     assert agreement["agrees"].tolist() == [True, False, True, True]
     assert agreement.loc["t1", "theory"] == "diverges"
@@ -307,3 +309,36 @@ def test_no_exact_stability_when_the_data_is_searched(make_experiment):
         {"trial_id": "b", "status": "completed", "config/lr": 0.1, "loss": 1.0},
     ]
     assert tables.stable_intervals(load(make_experiment(spec=spec, trials=trials))).empty
+
+
+def test_lr_range_curves_and_their_report_section(make_experiment, tmp_path):
+    spec = {
+        "name": "range",
+        "trainable": "lr_range",
+        "metric": "smoothed_loss",
+        "mode": "min",
+        "search": {"algorithm": "grid"},
+        "space": {"momentum": {"grid": [0.0, 0.9]}},
+    }
+    trials, history = [], []
+    for i, (momentum, blew) in enumerate(((0.0, 2.5), (0.9, 0.9))):
+        trials.append(
+            {
+                "trial_id": f"t{i}",
+                "status": "early_stopped",
+                "config/momentum": momentum,
+                "smoothed_loss": 9.0,
+                "diverged_lr": blew,
+                "suggested_lr": blew / 10,
+            }
+        )
+        for step, lr in enumerate(np.geomspace(1e-4, blew, 20), start=1):
+            loss = 2.3 - step * 0.05 if lr < blew / 2 else 9.0
+            history.append({"trial_id": f"t{i}", "epoch": step, "lr": lr, "smoothed_loss": loss})
+    exp = load(make_experiment(spec=spec, trials=trials, history=history))
+    curves, summary = tables.lr_range_curves(exp)
+    assert len(curves) == 40 and set(curves["trial_id"]) == {"t0", "t1"}
+    assert summary.set_index("momentum")["diverged_lr"].to_dict() == {0.0: 2.5, 0.9: 0.9}
+    report = write_report(exp, tmp_path / "rep", "md")
+    text = (report / "report.md").read_text()
+    assert "## LR range test" in text and (report / "lr_range.png").is_file()

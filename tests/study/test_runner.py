@@ -149,6 +149,7 @@ TINY = {
     "mlp-search": ({**TINY_MNIST, "scheduler.max_t": 1, "scheduler.grace_period": 1}, 2),
     "mlp-remedies": ({**TINY_MNIST, "space.seed": {"grid": [0]}}, None),
     "cnn-search": ({**TINY_MNIST, "scheduler.max_t": 1, "scheduler.grace_period": 1}, 2),
+    "lr-range": ({"steps": 10, "train_limit": 256, "eval_limit": 100}, None),
 }
 
 

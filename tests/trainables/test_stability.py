@@ -108,3 +108,22 @@ def test_unsupported_trainables_and_ranges_are_one_line_errors():
         trainables.stable_lrs("linear_w", {}, 0.0, 1.0)
     with pytest.raises(InvalidConfig, match="unknown config key"):
         trainables.stable_lrs("linear_w", {"momentum": 0.9}, 1e-4, 1.0)
+
+
+def test_the_lr_range_test_finds_where_the_mlp_blows_up():
+    reports: list[dict] = []
+    final = trainables.TRAINABLES["lr_range"](
+        {"model": "mlp", "steps": 80, "train_limit": 2000, "momentum": 0.9}, reports.append
+    )
+    lrs = [r["lr"] for r in reports]
+    assert lrs == sorted(lrs) and lrs[0] == pytest.approx(1e-5)
+    assert [r["epoch"] for r in reports] == list(range(1, len(reports) + 1))
+    assert final["stopped_early"] and math.isfinite(final["diverged_lr"])
+    assert 1e-5 < final["suggested_lr"] < final["diverged_lr"] <= 10.0
+    smoothed = [r["smoothed_loss"] for r in reports]
+    assert smoothed[-1] > 3.9 * min(smoothed)  # stopped at the blow-up (4x its minimum)
+
+
+def test_lr_range_refuses_a_backwards_range():
+    with pytest.raises(InvalidConfig, match="lr_min < lr_max"):
+        trainables.TRAINABLES["lr_range"]({"lr_min": 1.0, "lr_max": 0.1})
