@@ -21,6 +21,7 @@ def test_lists_the_trainables():
         "loss_landscape",
         "mnist_mlp",
         "mnist_cnn",
+        "lr_range",
     ]
 
 
