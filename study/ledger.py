@@ -43,63 +43,57 @@ STATE_PREFIXES = (
 )
 
 
-def record(folder: Path, trial_id: str, ray_status: str, result: dict[str, Any]) -> None:
-    """Append one finished trial (its Ray status and last result), durably."""
+def _append(path: Path, entry: dict[str, Any]) -> None:
+    """Append one JSON line and fsync it; a failure is logged (the study goes on, and
+    only a later SIGKILL would lose the line)."""
     # Python's json writes and reads nan/inf (as NaN/Infinity); what it cannot encode
     # (a numpy scalar, say) is written as its text.
-    entry = {"trial_id": trial_id, "ray_status": ray_status, "result": result}
     line = json.dumps(entry, default=str)
     try:
-        with open(folder / LEDGER, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as exc:  # the study goes on; only a later SIGKILL would lose it
-        log.warning("could not record trial %s in %s: %s", trial_id, folder / LEDGER, exc)
-
-
-def record_invalid(folder: Path, entry: dict[str, Any]) -> None:
-    """Append one invalid proposal (never a Ray trial: searchers.py skips it), durably."""
-    line = json.dumps(entry, default=str)
-    try:
-        with open(folder / INVALID, "a", encoding="utf-8") as f:
+        with open(path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
     except OSError as exc:
-        log.warning("could not record an invalid proposal in %s: %s", folder / INVALID, exc)
+        log.warning("could not record %s in %s: %s", entry.get("trial_id"), path, exc)
 
 
-def read_invalid(folder: Path) -> list[dict[str, Any]]:
-    """The invalid proposals, each once, in the order they were made."""
-    path = folder / INVALID
-    if not path.is_file():
-        return []
-    found: dict[str, dict[str, Any]] = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-            found.setdefault(str(entry["trial_id"]), dict(entry))
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut short by a kill
-    return list(found.values())
-
-
-def read(folder: Path) -> dict[str, dict[str, Any]]:
-    """trial_id -> its first record (the original end); unreadable lines are skipped."""
-    path = folder / LEDGER
+def _first_of_each(path: Path) -> dict[str, dict[str, Any]]:
+    """trial_id -> the first line that names it; lines cut short by a kill are skipped."""
     if not path.is_file():
         return {}
     found: dict[str, dict[str, Any]] = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            entry = json.loads(line)
-            trial_id = str(entry["trial_id"])
-            result = dict(entry["result"])
+            entry = dict(json.loads(line))
+            found.setdefault(str(entry["trial_id"]), entry)
         except (ValueError, KeyError, TypeError):
-            continue  # a line cut short by a kill
-        found.setdefault(trial_id, {"ray_status": entry.get("ray_status"), "result": result})
+            continue
     return found
+
+
+def record(folder: Path, trial_id: str, ray_status: str, result: dict[str, Any]) -> None:
+    """Append one finished trial (its Ray status and last result), durably."""
+    _append(folder / LEDGER, {"trial_id": trial_id, "ray_status": ray_status, "result": result})
+
+
+def read(folder: Path) -> dict[str, dict[str, Any]]:
+    """trial_id -> its first record (the original end)."""
+    found = {}
+    for trial_id, entry in _first_of_each(folder / LEDGER).items():
+        if isinstance(entry.get("result"), dict):
+            found[trial_id] = {"ray_status": entry.get("ray_status"), "result": entry["result"]}
+    return found
+
+
+def record_invalid(folder: Path, entry: dict[str, Any]) -> None:
+    """Append one invalid proposal (never a Ray trial: optuna_search.py skips it), durably."""
+    _append(folder / INVALID, entry)
+
+
+def read_invalid(folder: Path) -> list[dict[str, Any]]:
+    """The invalid proposals, each once, in the order they were made."""
+    return list(_first_of_each(folder / INVALID).values())
 
 
 class StateBackup:

@@ -102,7 +102,7 @@ class HarnessOptunaSearch(OptunaSearch):
         result = result or {}
         status = "error" if error else str(result.get("status") or "stopped")
         ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is not None:
+        if ot_trial is not None and trial_id not in self._completed_trials:
             ot_trial.set_user_attr("trial_id", trial_id)
             ot_trial.set_user_attr("status", "stopped" if status == RUNNING else status)
             if status in ("invalid", "diverged"):  # the result carries the worst objective
