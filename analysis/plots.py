@@ -322,6 +322,34 @@ def plot_lr_range(curves: pd.DataFrame, summary: pd.DataFrame, ax: Axes | None =
     return ax
 
 
+def plot_stability_map(fit: Any, ax: Axes | None = None) -> Axes:
+    """Trials in lr × momentum (or batch size), coloured by outcome, with the fitted
+    boundary (lr at 50 % divergence risk) drawn through them."""
+    from .stability_map import boundary_curve
+
+    ax = _axes(ax)
+    points = fit.points
+    mover = "momentum" if "momentum" in points else "batch_size" if "batch_size" in points else None
+    y = points[mover] if mover else pd.Series(0.0, index=points.index)
+    bad = points["diverged"] == 1
+    ax.scatter(points.loc[~bad, "lr"], y[~bad], color=STABLE, s=22, label="trained")
+    ax.scatter(points.loc[bad, "lr"], y[bad], color=DIVERGED, marker="x", s=40, label="diverged")
+    levels = np.linspace(float(y.min()), float(y.max()), 50) if mover else np.array([0.0])
+    if mover:
+        lr = boundary_curve(fit, mover, levels)
+        ax.plot(lr, levels, color="black", label="fitted lr at 50 % risk")
+    else:
+        ax.axvline(boundary_curve(fit, "momentum", levels)[0], color="black", label="fitted lr_50")
+    ax.set_xscale("log")
+    if mover == "batch_size":
+        ax.set_yscale("log", base=2)
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel(mover or "")
+    ax.set_title("Stability map: where training diverges")
+    ax.legend(fontsize="small")
+    return ax
+
+
 def figure_of(drawn: Any) -> Figure:
     """The Figure of an Axes or Figure."""
     return drawn if isinstance(drawn, Figure) else drawn.figure

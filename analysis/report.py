@@ -173,11 +173,35 @@ def _divergence(exp: Experiment) -> Section | None:
             section.tables.append(("stability_agreement", agreement))
     elif not bounds.empty:
         section.tables.append(("stability_boundary", bounds.set_index("group")))
+        _fitted_map(exp, section)
     section.tables.append(("lr_vs_loss", points))
     est = overall["boundary_lr"] if overall["diverged"] and exact.empty else None
     figure = plots.plot_lr_loss(points, est, exact if not exact.empty else None)
     section.figures.append(("lr_vs_loss", plots.figure_of(figure)))
     return section
+
+
+def _fitted_map(exp: Experiment, section: Section) -> None:
+    """The networks' fitted divergence risk: lr_50 per level, the map, the (1 + β) check."""
+    if exp.spec.get("trainable") not in ("mnist_mlp", "mnist_cnn"):
+        return
+    from .stability_map import momentum_check
+
+    fit = tables.stability_map(exp)
+    if not fit.fitted:
+        section.text.append(f"Fitted stability map: {fit.reason}.")
+        return
+    section.text.append(
+        "Fitted stability map: the probability of divergence as a logistic function of "
+        f"log10(lr){''.join(', ' + f for f in fit.features[1:])}, fitted on the trials "
+        "(scikit-learn); lr_50 is the lr at 50 % risk, with a 95 % interval from "
+        f"{len(fit.boot) if fit.boot is not None else 0} bootstrap refits. About "
+        f"{100 * fit.share_diverging:.0f} % of the searched range diverges."
+    )
+    check = momentum_check(fit)
+    if check:
+        section.text.append(check)
+    section.figures.append(("stability_map", plots.figure_of(plots.plot_stability_map(fit))))
 
 
 def _lr_range(exp: Experiment) -> Section | None:

@@ -275,26 +275,49 @@ def lr_points(exp: Experiment) -> pd.DataFrame:
     )
 
 
+def stability_map(exp: Experiment) -> Any:
+    """The fitted divergence model of a network study (analysis/stability_map.py)."""
+    from .stability_map import fit_map
+
+    return fit_map(exp.trials, exp.spec, exp.params)
+
+
 def stability_boundary(exp: Experiment) -> pd.DataFrame:
     """The largest stable lr and the smallest diverging lr, per batch_size or momentum
-    where those vary (momentum binned), with their geometric mean as the estimate."""
+    where those vary (momentum binned), with their geometric mean; and for the networks
+    the fitted lr at 50 % divergence risk with its 95 % interval (NaN without a fit)."""
+    from .stability_map import lr_50_at
+
     points = lr_points(exp)
     if points.empty or not points["diverged"].any():
         return pd.DataFrame()
     trials = exp.trials.set_index("trial_id")
     group_by = next((k for k in ("batch_size", "momentum") if varying(exp, k)), None)
+    values = None
     if group_by is None:
         points["group"] = "all trials"
     else:
         column = trials.loc[points["trial_id"], f"config/{group_by}"].to_numpy()
+        values = pd.to_numeric(pd.Series(column, index=points.index), errors="coerce")
         points["group"] = (
             column if group_by == "batch_size" else pd.cut(pd.to_numeric(column), 3).astype(str)
         )
         points["group"] = [f"{group_by}={g}" for g in points["group"]]
+    fit = stability_map(exp) if exp.spec.get("trainable") in ("mnist_mlp", "mnist_cnn") else None
     rows = []
     for group, frame in points.groupby("group", sort=True):
-        rows.append({"group": group, **boundary(frame["lr"], frame["diverged"])})
-    return pd.DataFrame(rows)
+        row = {"group": group, **boundary(frame["lr"], frame["diverged"])}
+        if fit is not None:
+            at: dict[str, float] = {}
+            if group_by is not None and values is not None:
+                at[group_by] = float(values[frame.index].median())
+            row["lr_50"], row["lr_50_low"], row["lr_50_high"] = lr_50_at(fit, at)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if group_by == "batch_size":  # numbers, not text: 16, 64, 256
+        order = table["group"].str.split("=").str[1].astype(float).argsort()
+        table = table.iloc[order].reset_index(drop=True)
+    return table
 
 
 def boundary(lr: pd.Series, diverged: pd.Series) -> dict[str, Any]:

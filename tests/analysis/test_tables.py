@@ -342,3 +342,65 @@ def test_lr_range_curves_and_their_report_section(make_experiment, tmp_path):
     report = write_report(exp, tmp_path / "rep", "md")
     text = (report / "report.md").read_text()
     assert "## LR range test" in text and (report / "lr_range.png").is_file()
+
+
+def _network_study(make_experiment, rule, n=80):
+    """mnist_mlp trials, lr log-uniform and momentum uniform; ``rule`` says which diverge."""
+    rng = np.random.default_rng(1)
+    trials = []
+    for i in range(n):
+        lr, momentum = float(10 ** rng.uniform(-3, 1)), float(rng.uniform(0, 0.9))
+        bad = rule(lr, momentum)
+        trials.append(
+            {
+                "trial_id": f"t{i}",
+                "status": "diverged" if bad else "completed",
+                "config/lr": lr,
+                "config/momentum": momentum,
+                "loss": 0.5,
+                "val_acc": 0.1 if bad else 0.9,
+            }
+        )
+    spec = {
+        "name": "net",
+        "trainable": "mnist_mlp",
+        "metric": "val_acc",
+        "mode": "max",
+        "space": {"lr": {"loguniform": [1e-3, 10]}, "momentum": {"uniform": [0, 0.9]}},
+    }
+    return load(make_experiment(spec=spec, trials=trials))
+
+
+def test_the_fitted_map_recovers_a_known_boundary(make_experiment):
+    """Trials diverge exactly where lr > 0.5 (1 + momentum): the quadratic model's law."""
+    from analysis.stability_map import lr_50_at, momentum_check
+
+    exp = _network_study(make_experiment, lambda lr, m: lr > 0.5 * (1 + m))
+    fit = tables.stability_map(exp)
+    assert fit.fitted and fit.features == ["log10_lr", "momentum"]
+    for momentum in (0.1, 0.45, 0.8):
+        estimate, low, high = lr_50_at(fit, {"momentum": momentum})
+        truth = 0.5 * (1 + momentum)
+        assert truth / 1.5 < estimate < truth * 1.5
+        assert low <= estimate <= high
+    assert 0.2 < fit.share_diverging < 0.45  # log10 lr from -3 to 1: about a third
+    assert "consistent with it" in momentum_check(fit) and "not consistent" not in momentum_check(
+        fit
+    )
+    bounds = tables.stability_boundary(exp)
+    assert {"lr_50", "lr_50_low", "lr_50_high", "largest_stable_lr"} <= set(bounds.columns)
+    assert bounds["lr_50"].notna().all()
+
+
+def test_a_momentum_that_lowers_the_limit_is_called_inconsistent(make_experiment):
+    from analysis.stability_map import momentum_check
+
+    exp = _network_study(make_experiment, lambda lr, m: lr > 0.5 * (1 - m))
+    assert "not consistent with it" in momentum_check(tables.stability_map(exp))
+
+
+def test_no_fitted_map_without_divergence(make_experiment):
+    exp = _network_study(make_experiment, lambda lr, m: False)
+    fit = tables.stability_map(exp)
+    assert not fit.fitted and fit.reason == "no fitted map: no trial diverged"
+    assert tables.stability_boundary(exp).empty
