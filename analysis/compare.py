@@ -29,7 +29,11 @@ def comparison_table(experiments: Sequence[Experiment]) -> pd.DataFrame:
                 "trials": s["trials"],
                 **{k: v for k, v in s["statuses"].items() if v},
                 "best": s["best_value"],
-                "epochs_spent": int(pd.to_numeric(exp.trials.get("epochs"), errors="coerce").sum()),
+                "epochs_spent": int(
+                    pd.to_numeric(exp.trials["epochs"], errors="coerce").fillna(0).sum()
+                    if "epochs" in exp.trials
+                    else 0
+                ),
                 "trial_time_s": s["trial_time_s"],
             }
         )
@@ -69,9 +73,60 @@ def write_comparison(folders: Sequence[str | Path], out: str | Path, fmt: str = 
     if len(experiments) < 2:
         raise AnalysisError("study compare needs at least two experiment folders")
     with plots.literal_text():
-        section = _section(experiments)
+        sections = [_section(experiments), *_range_beside_sweep(experiments)]
     title = "Comparison: " + ", ".join(e.name for e in experiments)
-    return report.write_sections(title, [section], Path(out), fmt)
+    return report.write_sections(title, sections, Path(out), fmt)
+
+
+MODELS = {"mlp": "mnist_mlp", "cnn": "mnist_cnn"}
+
+
+def range_beside_sweep(
+    range_exp: Experiment, sweep: Experiment
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
+    """An lr range study and a sweep of the same model and data: the range curves, the
+    range tests' summary, and the sweep's lr_50 (with its interval) per boundary group;
+    None when they do not match or the sweep has no fitted boundary."""
+    config = range_exp.spec.get("config") or {}
+    model = MODELS.get(str(config.get("model", "mlp")))
+    same_data = config.get("dataset", "mnist5k") == (sweep.spec.get("config") or {}).get(
+        "dataset", "mnist5k"
+    )
+    if sweep.spec.get("trainable") != model or not same_data:
+        return None
+    curves, summary = tables.lr_range_curves(range_exp)
+    bounds = tables.stability_boundary(sweep)
+    if curves.empty or bounds.empty or "lr_50" not in bounds or bounds["lr_50"].isna().all():
+        return None
+    return curves, summary, bounds[["group", "lr_50", "lr_50_low", "lr_50_high"]]
+
+
+def _range_beside_sweep(experiments: Sequence[Experiment]) -> list[report.Section]:
+    sections = []
+    ranges = [e for e in experiments if e.spec.get("trainable") == "lr_range"]
+    sweeps = [e for e in experiments if e.spec.get("trainable") in MODELS.values()]
+    for range_exp in ranges:
+        for sweep in sweeps:
+            found = range_beside_sweep(range_exp, sweep)
+            if found is None:
+                continue
+            curves, summary, bounds = found
+            section = report.Section(f"LR range test {range_exp.name} beside sweep {sweep.name}")
+            section.text.append(
+                "The range test's curves with the sweep's fitted lr at 50 % divergence risk "
+                "(shaded: its 95 % interval). A range test holds each lr for one batch, so it "
+                "blows up later than a run at a fixed lr diverges."
+            )
+            section.tables.append(("sweep_lr_50", bounds.set_index("group")))
+            section.tables.append(("range_tests", summary))
+            axes = plots.plot_lr_range(curves, summary)
+            for row in bounds.itertuples():
+                axes.axvline(row.lr_50, color="black", linestyle="--", linewidth=1)
+                if row.lr_50_low == row.lr_50_low:
+                    axes.axvspan(row.lr_50_low, row.lr_50_high, color="grey", alpha=0.15)
+            section.figures.append(("range_beside_sweep", plots.figure_of(axes)))
+            sections.append(section)
+    return sections
 
 
 def _section(experiments: Sequence[Experiment]) -> report.Section:

@@ -404,3 +404,37 @@ def test_no_fitted_map_without_divergence(make_experiment):
     fit = tables.stability_map(exp)
     assert not fit.fitted and fit.reason == "no fitted map: no trial diverged"
     assert tables.stability_boundary(exp).empty
+
+
+def test_compare_puts_a_range_test_beside_the_sweeps_boundary(make_experiment, tmp_path):
+    from analysis import write_comparison
+
+    sweep = _network_study(make_experiment, lambda lr, m: lr > 0.5 * (1 + m))
+    spec = {
+        "name": "range",
+        "trainable": "lr_range",
+        "metric": "smoothed_loss",
+        "mode": "min",
+        "config": {"model": "mlp", "dataset": "mnist5k"},
+        "search": {"algorithm": "grid"},
+        "space": {"momentum": {"grid": [0.5]}},
+    }
+    trials = [
+        {
+            "trial_id": "r0",
+            "status": "early_stopped",
+            "config/momentum": 0.5,
+            "smoothed_loss": 9.0,
+            "diverged_lr": 4.0,
+            "suggested_lr": 0.4,
+        }
+    ]
+    history = [
+        {"trial_id": "r0", "epoch": i + 1, "lr": lr, "smoothed_loss": 2.3 - 0.01 * i}
+        for i, lr in enumerate(np.geomspace(1e-4, 4.0, 30))
+    ]
+    ranged = make_experiment("range", spec=spec, trials=trials, history=history)
+    out = write_comparison([ranged, sweep.folder], tmp_path / "cmp", "md")
+    text = (out / "report.md").read_text()
+    assert "LR range test range beside sweep net" in text
+    assert (out / "range_beside_sweep.png").is_file() and (out / "sweep_lr_50.csv").is_file()
