@@ -11,7 +11,6 @@ result line is skipped with a warning and the valid rest is used.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -38,6 +37,7 @@ from experiment_folder import (
     TRIALS_FILE,
     decode_params,
     error_line,
+    first_trial_config,
     too_large,
 )
 
@@ -193,18 +193,6 @@ def _read_results(path: Path, root: Path, warnings: list[str]) -> list[dict[str,
     return rows
 
 
-def _ran_config(results: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The config the trial reported it ran with (its first result of a run), if any."""
-    for result in results:
-        text = result.get(TRIAL_CONFIG)
-        if isinstance(text, str):
-            with contextlib.suppress(ValueError):
-                config = json.loads(text)
-                if isinstance(config, dict):
-                    return config
-    return None
-
-
 def _trial_from_files(
     trial_dir: Path, root: Path, spec: dict[str, Any], warnings: list[str]
 ) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -242,7 +230,10 @@ def _trial_from_files(
     decoded = decode_params(space, spec.get("variants") or {}, params)
     if "variant" in decoded:
         row["variant"] = decoded.pop("variant")
-    config = _ran_config(results) or {**(spec.get("config") or {}), **decoded}
+    config = first_trial_config(r.get(TRIAL_CONFIG) for r in results) or {
+        **(spec.get("config") or {}),
+        **decoded,
+    }
     row.update({f"{CONFIG_PREFIX}{k}": v for k, v in config.items()})
     for key, value in last.items():
         if isinstance(value, (int, float, bool, str)) and key not in (

@@ -136,7 +136,9 @@ def _divergence(exp: Experiment) -> Section | None:
     points = tables.lr_points(exp)
     if points.empty:
         return None
-    bounds = tables.stability_boundary(exp)
+    network = exp.spec.get("trainable") in ("mnist_mlp", "mnist_cnn")
+    fit = tables.stability_map(exp) if network else None  # 200 refits: fitted once
+    bounds = tables.stability_boundary(exp, fit)
     section = Section("Learning rate and divergence")
     overall = tables.boundary(points["lr"], points["diverged"])
     section.text.append(
@@ -156,7 +158,7 @@ def _divergence(exp: Experiment) -> Section | None:
             + (pockets + "." if len(exact) > 1 else ".")
         )
         section.tables.append(("stable_intervals", exact))
-        agreement = tables.stability_agreement(exp)
+        agreement = tables.stability_agreement(exp, exact)
         if not agreement.empty:
             differ = agreement[~agreement["agrees"]]
             section.text.append(
@@ -173,7 +175,8 @@ def _divergence(exp: Experiment) -> Section | None:
             section.tables.append(("stability_agreement", agreement))
     elif not bounds.empty:
         section.tables.append(("stability_boundary", bounds.set_index("group")))
-        _fitted_map(exp, section)
+        if fit is not None:
+            _fitted_map(fit, section)
     section.tables.append(("lr_vs_loss", points))
     est = overall["boundary_lr"] if overall["diverged"] and exact.empty else None
     figure = plots.plot_lr_loss(points, est, exact if not exact.empty else None)
@@ -181,13 +184,10 @@ def _divergence(exp: Experiment) -> Section | None:
     return section
 
 
-def _fitted_map(exp: Experiment, section: Section) -> None:
+def _fitted_map(fit: Any, section: Section) -> None:
     """The networks' fitted divergence risk: lr_50 per level, the map, the (1 + β) check."""
-    if exp.spec.get("trainable") not in ("mnist_mlp", "mnist_cnn"):
-        return
     from .stability_map import momentum_check
 
-    fit = tables.stability_map(exp)
     if not fit.fitted:
         section.text.append(f"Fitted stability map: {fit.reason}.")
         return

@@ -282,7 +282,7 @@ def stability_map(exp: Experiment) -> Any:
     return fit_map(exp.trials, exp.spec, exp.params)
 
 
-def stability_boundary(exp: Experiment) -> pd.DataFrame:
+def stability_boundary(exp: Experiment, fit: Any = None) -> pd.DataFrame:
     """The largest stable lr and the smallest diverging lr, per batch_size or momentum
     where those vary (momentum binned), with their geometric mean; and for the networks
     the fitted lr at 50 % divergence risk with its 95 % interval (NaN without a fit)."""
@@ -303,7 +303,8 @@ def stability_boundary(exp: Experiment) -> pd.DataFrame:
             column if group_by == "batch_size" else pd.cut(pd.to_numeric(column), 3).astype(str)
         )
         points["group"] = [f"{group_by}={g}" for g in points["group"]]
-    fit = stability_map(exp) if exp.spec.get("trainable") in ("mnist_mlp", "mnist_cnn") else None
+    if fit is None and exp.spec.get("trainable") in ("mnist_mlp", "mnist_cnn"):
+        fit = stability_map(exp)  # callers that also draw the map pass theirs in
     rows = []
     for group, frame in points.groupby("group", sort=True):
         row = {"group": group, **boundary(frame["lr"], frame["diverged"])}
@@ -371,13 +372,13 @@ def stable_intervals(exp: Experiment) -> pd.DataFrame:
     return pd.DataFrame(intervals, columns=["stable_from", "stable_to"])
 
 
-def stability_agreement(exp: Experiment) -> pd.DataFrame:
+def stability_agreement(exp: Experiment, intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each trial's outcome against the exact theory: predicted stable or not, the
     epochs an unstable lr needs to overflow from the start, the epochs it ran, and
     why an outcome differs (too few epochs to get there, or growth too slow)."""
     from trainables.stability import epochs_to_overflow
 
-    intervals = stable_intervals(exp)
+    intervals = stable_intervals(exp) if intervals is None else intervals
     config = _fixed_config(exp)
     if intervals.empty or config is None:
         return pd.DataFrame()

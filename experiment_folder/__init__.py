@@ -10,8 +10,9 @@ nor matplotlib (nor torch), so both sides load it in a blink. See ARCHITECTURE.m
 from __future__ import annotations
 
 import contextlib
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -104,6 +105,20 @@ def config_columns(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- values ----------------------------------------------------------------------------
+
+
+def first_trial_config(values: Iterable[Any]) -> dict[str, Any] | None:
+    """The config a trial reported it ran with: the first of ``values`` (its results'
+    ``trial_config`` entries, in order) that is JSON text of a mapping; else None."""
+    for text in values:
+        if isinstance(text, str):
+            try:
+                config = json.loads(text)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(config, dict):
+                return config
+    return None
 
 
 def is_encoded(values: list[Any]) -> bool:

@@ -16,7 +16,6 @@ result is anything with Ray's ``Result`` attributes (tests use recorded ones).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -44,6 +43,7 @@ from experiment_folder import (
     best_trial,
     decode_params,
     error_line,
+    first_trial_config,
     metric_values,
     status_counts,
 )
@@ -93,14 +93,9 @@ def ran_config(
     texts = [last.get(TRIAL_CONFIG)]
     if TRIAL_CONFIG in history:
         texts = [*history[TRIAL_CONFIG].dropna().tolist(), *texts]
-    for text in texts:
-        if isinstance(text, str):
-            try:
-                config = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(config, dict):
-                return config
+    config = first_trial_config(texts)
+    if config is not None:
+        return config
     space = {k: d.to_dict() for k, d in spec.space.items()}
     decoded = decode_params(space, spec.variants, sampled)
     decoded.pop("variant", None)

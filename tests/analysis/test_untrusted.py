@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bad_inputs import alias_bomb
 from cli_inprocess import files, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -258,14 +259,7 @@ def _plant(folder: Path, target: str, how: str, outside: Path) -> None:
     elif how == "deep-json":
         path.write_text("[" * 100_000 + "]" * 100_000 + "\n")
     else:
-        lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
-        for i in range(1, 9):
-            lines.append(
-                f"{'abcdefghi'[i]}: &{'abcdefghi'[i]} ["
-                + ", ".join([f"*{'abcdefghi'[i - 1]}"] * 10)
-                + "]"
-            )
-        path.write_text("\n".join(lines) + "\n")
+        path.write_text("\n".join(alias_bomb()) + "\n")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -305,9 +299,7 @@ def test_analyze_and_compare_read_and_write_only_inside(tmp_path_factory, plants
 
 def test_a_bad_spec_ends_in_one_line_under_a_memory_cap(tmp_path):
     """A 430-byte alias bomb and other bad input: one line, exit 2, well under 1 GiB."""
-    bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
-    for prev, cur in zip("abcdefgh", "bcdefghi"):
-        bomb.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    bomb = alias_bomb()
     spec = tmp_path / "bomb.yaml"
     spec.write_text("\n".join(bomb) + "\ntrainable: linear_w\nmetric: loss\n")
     folder = _experiment(tmp_path / "exp")

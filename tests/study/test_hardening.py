@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bad_inputs import alias_bomb
 from cli_inprocess import run_cli
 
 import trainables
@@ -83,11 +84,8 @@ def test_1e_3_in_a_spec_file_is_a_number(tmp_path):
 
 
 def test_an_alias_bomb_is_refused_in_one_short_line(tmp_path):
-    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
-    for prev, cur in zip("abcdefgh", "bcdefghi"):
-        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 10) + "]")
     path = tmp_path / "bomb.yaml"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(alias_bomb()) + "\n")
     with pytest.raises(SpecError, match="expands to more than 100,000 values") as caught:
         read_yaml(path)
     assert len(str(caught.value)) < 300
