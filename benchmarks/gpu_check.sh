@@ -9,7 +9,17 @@ cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-$(mktemp -d)}
 
-python3 -m pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
+if [ -f .whl/site.tar.xz ]; then
+  # An offline GPU machine (no package index): the packages its image lacks
+  # (Ray, Optuna, mlxtend and their own needs) come unpacked from a tarball made
+  # on a machine with an index; see BENCHMARKS.md section 5 for how it is made.
+  mkdir -p /tmp/site && tar -xJf .whl/site.tar.xz -C /tmp/site
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+  python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . 2>&1 | grep -v "^WARNING" || true
+else
+  python3 -m pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
+fi
+python3 -c "import ray, optuna, torch; print('ray', ray.__version__, 'optuna', optuna.__version__)"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
 python3 - <<'PY'
@@ -41,7 +51,7 @@ with tempfile.TemporaryDirectory() as tmp:
 PY
 
 # 2. A 4-trial study with a quarter GPU per trial: 4 trials share the card at once.
-study run mlp-search --storage "$OUT/studies" --name gpu-check --num-samples 4 \
+python3 -m study.cli run mlp-search --storage "$OUT/studies" --name gpu-check --num-samples 4 \
   --set epochs=3 --set scheduler.max_t=3 --set scheduler.grace_period=3 \
   --gpus-per-trial 0.25 --no-report
 python3 - "$OUT/studies/gpu-check" <<'PY'
