@@ -97,7 +97,8 @@ def _one(way: str, study: str, seed: int, storage: str) -> None:
 def _run(way: str, study: str, seed: int, before: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as storage:
         tree = before if way == "before" else ROOT
-        env = {**os.environ, "PYTHONPATH": str(tree), "RAY_USAGE_STATS_ENABLED": "0"}
+        path = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0"}
         cmd = [sys.executable, __file__, "--one", way, study, str(seed), storage]
         done = subprocess.run(cmd, env=env, cwd=storage, capture_output=True, text=True)
         if done.returncode:
