@@ -189,7 +189,11 @@ def main() -> None:
         _one(way, study, int(seed), storage)
         return
     ways = args.ways.split(",")
-    before = args.before_tree or (_worktree(args.before) if "before" in ways else ROOT)
+    before = (
+        args.before_tree.resolve()
+        if args.before_tree
+        else (_worktree(args.before) if "before" in ways else ROOT)
+    )
     seeds = [int(s) for s in args.seeds.split(",")]
     jobs = [(s, w, seed) for s in args.studies.split(",") for seed in seeds for w in ways]
     with ThreadPoolExecutor(args.parallel) as pool:
