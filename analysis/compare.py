@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 
-from . import plots, report, tables
+from . import plots, remedies, report, tables
 from .errors import AnalysisError
 from .load import Experiment, load
 
@@ -147,7 +147,7 @@ def _section(experiments: Sequence[Experiment]) -> report.Section:
     )
     remedy_rows = []
     for exp in experiments:
-        table = tables.remedies(exp)
+        table = remedies.levels(exp)
         if not table.empty:
             remedy_rows.append(table.assign(experiment=exp.name).reset_index())
     if remedy_rows:

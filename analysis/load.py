@@ -31,6 +31,7 @@ from experiment_folder import (
     HISTORY_FILE,
     MAX_DOCUMENT_VALUES,
     PARAMS_FILE,
+    REPEAT_KEYS,
     RESULT_FILE,
     SPEC_FILE,
     TRIAL_CONFIG,
@@ -72,8 +73,9 @@ class Experiment:
 
     @property
     def params(self) -> list[str]:
-        """Searched parameters (``variant`` too, when the spec has variants)."""
-        names = list((self.spec.get("space") or {}).keys())
+        """Searched parameters (``variant`` too, when the spec has variants); repeat
+        seeds are repeats, not parameters (experiment_folder.REPEAT_KEYS)."""
+        names = [k for k in (self.spec.get("space") or {}) if k not in REPEAT_KEYS]
         return names + (["variant"] if self.spec.get("variants") else [])
 
 

@@ -216,31 +216,77 @@ def plot_parallel(frame: pd.DataFrame, metric: str, ax: Axes | None = None) -> A
     return ax
 
 
-def plot_bars(
-    table: pd.DataFrame, measures: tuple[str, ...], ylabel: str, title: str, ax: Axes | None = None
+def _interval(table: pd.DataFrame, name: str) -> tuple[pd.Series, list[pd.Series]]:
+    """Mean and asymmetric error bars from ``<name> diff|low|high`` (no bar where no CI)."""
+    mean = table[f"{name} diff"].astype(float)
+    below = (mean - table[f"{name} low"].astype(float)).clip(lower=0).fillna(0)
+    above = (table[f"{name} high"].astype(float) - mean).clip(lower=0).fillna(0)
+    return mean, [below, above]
+
+
+def plot_differences(
+    table: pd.DataFrame, measures: tuple[str, ...], title: str, ax: Axes | None = None
 ) -> Axes:
-    """Grouped bars of ``<m>_mean`` with ``<m>_std`` error bars, one group per row."""
-    ax = _axes(ax, (8, 4.2))
-    present = [m for m in measures if f"{m}_mean" in table]
-    width = 0.8 / max(len(present), 1)
-    x = np.arange(len(table))
-    for i, m in enumerate(present):
-        ax.bar(
-            x + i * width,
-            table[f"{m}_mean"],
-            width,
-            yerr=table.get(f"{m}_std"),
+    """Each remedy minus the baseline (paired by seed), in percentage points, with the
+    95 % interval; a zero line, so an interval across it reads as 'not detectable'."""
+    ax = _axes(ax, (7, 1.2 + 0.28 * len(table) * len(measures)))
+    present = [m for m in measures if f"{m} diff" in table]
+    height = 0.8 / max(len(present), 1)
+    y = np.arange(len(table))
+    for i, name in enumerate(present):
+        mean, err = _interval(table, name)
+        ax.barh(
+            y + i * height,
+            100 * mean,
+            height,
+            xerr=[100 * e for e in err],
             capsize=3,
-            label=m.replace("_", " "),
+            label=name.replace("_", " "),
         )
-    ax.set_xticks(x + width * (len(present) - 1) / 2, table.index, rotation=20, ha="right")
-    ax.set_ylabel(ylabel)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y + height * (len(present) - 1) / 2, table.index)
+    ax.invert_yaxis()
+    ax.set_xlabel("difference from the baseline (percentage points), 95% CI")
     ax.set_title(title)
-    low = min(float(table[f"{m}_mean"].min()) for m in present) if present else 0
-    if 0.5 < low <= 1:
-        ax.set_ylim(bottom=max(0.0, low - 0.1), top=1.0)
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_dose_response(frame: pd.DataFrame) -> Figure:
+    """One small panel per remedy: the paired difference from the baseline in val_acc
+    and in the gap against the remedy's strength (95 % intervals)."""
+    remedies = list(dict.fromkeys(frame.index.get_level_values("remedy")))
+    cols = min(len(remedies), 3)
+    rows = math.ceil(len(remedies) / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.2 * rows), layout="constrained", squeeze=False
+    )
+    for ax, remedy in zip(axes.flat, remedies):
+        part = frame.xs(remedy, level="remedy")
+        x = np.arange(len(part))
+        for name, shift, color in (("val_acc", -0.08, STABLE), ("gap", 0.08, DIVERGED)):
+            if f"{name} diff" not in part:
+                continue
+            mean, err = _interval(part, name)
+            ax.errorbar(
+                x + shift,
+                100 * mean,
+                yerr=[100 * e for e in err],
+                fmt="o-",
+                color=color,
+                capsize=3,
+                label=f"{name.replace('_', ' ')} - baseline",
+            )
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(x, ["baseline" if v != v else f"{v:g}" for v in part.index])
+        ax.set_xlabel(remedy)
+        ax.set_ylabel("percentage points")
+        ax.set_title(remedy)
+    for ax in list(axes.flat)[len(remedies) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize="small")
+    fig.suptitle("Dose-response: difference from the baseline by strength (95% CI over seeds)")
+    return fig
 
 
 def plot_gap_curves(curves: pd.DataFrame, ax: Axes | None = None) -> Axes:
@@ -263,17 +309,25 @@ def plot_gap_curves(curves: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
 
 def plot_effects(effects: dict[str, pd.DataFrame], metric: str, title: str) -> Figure:
-    """One panel per parameter: mean and best metric per value or bin."""
+    """One panel per parameter: the mean with its 95 % interval and the best metric per
+    value or bin (points, not bars from zero, so small differences stay visible)."""
     n = len(effects)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
+    width = max(4.2, 0.45 * max(len(t) for t in effects.values())) if n == 1 else 4.2
     fig, axes = plt.subplots(
-        rows, cols, figsize=(4.2 * cols, 3.4 * rows), layout="constrained", squeeze=False
+        rows, cols, figsize=(width * cols, 3.4 * rows), layout="constrained", squeeze=False
     )
     for ax, (param, table) in zip(axes.flat, effects.items()):
         x = np.arange(len(table))
-        ax.bar(x, table[f"mean {metric}"].fillna(0), color=STABLE, label="mean")
-        ax.plot(x, table[f"best {metric}"], "o", color="black", label="best")
+        mean = table[f"mean {metric}"].astype(float)
+        below = (mean - table["95% CI low"].astype(float)).clip(lower=0).fillna(0)
+        above = (table["95% CI high"].astype(float) - mean).clip(lower=0).fillna(0)
+        ax.errorbar(
+            x, mean, yerr=[below, above], fmt="s", color=STABLE, capsize=3, label="mean, 95% CI"
+        )
+        ax.plot(x, table[f"best {metric}"], "o", mfc="none", color="black", label="best")
+        ax.set_xlim(-0.5, len(x) - 0.5)
         ax.set_xticks(x, table.index, rotation=30, ha="right", fontsize="small")
         ax.set_title(param)
         ax.set_ylabel(metric)
@@ -284,11 +338,20 @@ def plot_effects(effects: dict[str, pd.DataFrame], metric: str, title: str) -> F
     return fig
 
 
-def plot_importance(scores: pd.Series, ax: Axes | None = None) -> Axes:
-    ax = _axes(ax, (6.4, 0.5 + 0.45 * len(scores)))
-    ax.barh(scores.index[::-1], scores.to_numpy()[::-1], color=STABLE)
-    ax.set_xlabel("fANOVA importance (share of the objective's variance)")
-    ax.set_title("Parameter importance")
+def plot_importance(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """fANOVA importance per parameter, with the 5-95 % range over bootstrap refits."""
+    ax = _axes(ax, (6.4, 0.8 + 0.45 * len(table)))
+    rows = table.iloc[::-1]
+    value = rows["importance"].astype(float)
+    err = None
+    if {"5%", "95%"} <= set(rows.columns):
+        err = [
+            (value - rows["5%"].astype(float)).clip(lower=0),
+            (rows["95%"].astype(float) - value).clip(lower=0),
+        ]
+    ax.barh([str(i) for i in rows.index], value, xerr=err, capsize=3, color=STABLE)
+    ax.set_xlabel("fANOVA importance (share of variance), 5-95% over bootstrap refits")
+    ax.set_title("Parameter importance among trials that trained")
     return ax
 
 

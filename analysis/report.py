@@ -23,8 +23,9 @@ from matplotlib.figure import Figure
 
 from experiment_folder import REPORT_DIR
 
-from . import plots, tables
+from . import importance, plots, remedies, tables
 from .errors import AnalysisError
+from .fidelity import equal_fidelity, repeat_keys
 from .files import publish
 from .load import Experiment
 
@@ -110,25 +111,36 @@ def _search_tables(exp: Experiment) -> Section | None:
     top = tables.top_trials(exp)
     if not top.empty:
         section.tables.append(("top_trials", top))
-    effects = tables.param_effects(exp)
+    fidelity = equal_fidelity(exp)
+    effects = tables.param_effects(exp, fidelity)
     for param, table in effects.items():
         section.tables.append((f"effect_{param}", table))
     if effects:
         section.text.append(
-            f"Mean and best {exp.metric} per value of each searched parameter "
-            "(continuous parameters in 5 bins, log-spaced for log-uniform ones)."
+            f"Mean {exp.metric} with its 95 % interval, and the best, per value of each "
+            "searched parameter (continuous parameters in 5 bins, log-spaced for log-uniform "
+            f"ones). {fidelity.note}"
         )
         section.figures.append(
-            ("effects", plots.plot_effects(effects, exp.metric, "Parameter effects"))
+            (
+                "effects",
+                plots.plot_effects(effects, exp.metric, f"Parameter effects at {fidelity.label}"),
+            )
         )
-    scores = tables.importance(exp)
-    if scores is not None:
+    if repeats := repeat_keys(exp):
         section.text.append(
-            "Importance: fANOVA (Optuna) on the trials' objective; diverged "
-            "trials count with their worst value."
+            f"{', '.join(repeats)}: repeat seed(s), grouped as repeats, never a parameter."
         )
-        section.tables.append(("importance", scores.to_frame()))
-        section.figures.append(("importance", plots.figure_of(plots.plot_importance(scores))))
+    failed = importance.failure_importance(exp)
+    trained = importance.trained_importance(exp, fidelity)
+    for label, name, part in (("(a)", "importance_a", failed), ("(b)", "importance_b", trained)):
+        section.text.append(f"Importance {label}: {part.note}")
+        if part.table is not None:
+            section.tables.append((name, part.table))
+    if trained.table is not None:
+        section.figures.append(
+            ("importance", plots.figure_of(plots.plot_importance(trained.table)))
+        )
     return section if section.tables else None
 
 
@@ -266,48 +278,54 @@ def _dynamics(exp: Experiment) -> Section | None:
 
 
 def _remedies(exp: Experiment) -> Section | None:
-    table = tables.remedies(exp)
-    if table.empty:
-        return None
     section = Section("Overfitting remedies")
-    section.text.append(
-        "Each remedy of the seed's section 6.4 against the baseline: final validation and test "
-        "accuracy, generalisation gap (train_acc - val_acc) and epochs to the best val_acc, "
-        "as mean ± standard deviation over seeds"
-        + (
-            " (searches: each remedy parameter split at its median)."
-            if "variant" not in exp.trials
-            else "."
+    paired = remedies.paired(exp)
+    levels = remedies.levels(exp)
+    split = remedies.search_split(exp)
+    if paired.empty and levels.empty and split.empty:
+        return None
+    if not paired.empty:
+        n = int(paired["n_seeds"].max())
+        section.text.append(
+            "Each remedy against the baseline, paired by seed: the difference (remedy - "
+            "baseline) in final validation and test accuracy, train-val gap and epochs to the "
+            f"best val_acc, with a 95 % t interval over {n} seed(s). An interval that covers "
+            "zero is 'no detectable effect' at this many seeds."
         )
-    )
-    section.tables.append(("remedies", table))
-    section.figures.append(
-        (
-            "remedies_accuracy",
-            plots.figure_of(
-                plots.plot_bars(
-                    table, ("val_acc", "test_acc"), "accuracy", "Accuracy by remedy (mean ± std)"
-                )
-            ),
+        section.tables.append(("remedy_differences", paired))
+        section.figures.append(
+            (
+                "remedy_differences",
+                plots.figure_of(
+                    plots.plot_differences(
+                        paired, ("val_acc", "test_acc", "gap"), "Each remedy minus the baseline"
+                    )
+                ),
+            )
         )
-    )
-    section.figures.append(
-        (
-            "remedies_gap",
-            plots.figure_of(
-                plots.plot_bars(
-                    table,
-                    ("gap",),
-                    "train_acc - val_acc",
-                    "Generalisation gap by remedy (mean ± std)",
-                )
-            ),
+        section.text.extend(remedies.sentences(paired))
+    dose = remedies.dose_response(exp)
+    if not dose.empty:
+        section.figures.append(("dose_response", plots.plot_dose_response(dose)))
+        section.tables.append(("dose_response", dose))
+    if not levels.empty:
+        section.tables.append(("remedies", levels))
+    if not split.empty:
+        section.text.append(
+            "A search, not a remedy study: each remedy parameter split at its median, "
+            f"{exp.metric} at {equal_fidelity(exp).label}. The halves are different trials "
+            "(unpaired; Welch's 95 % interval) and differ in the other parameters too."
         )
-    )
-    curves = tables.gap_curves(exp)
+        section.tables.append(("remedy_split", split))
+    curves = remedies.gap_curves(exp)
     if not curves.empty:
         section.figures.append(("gap_over_epochs", plots.figure_of(plots.plot_gap_curves(curves))))
         section.tables.append(("gap_over_epochs", curves))
+    if limit := (exp.spec.get("config") or {}).get("train_limit"):
+        section.text.append(
+            f"The study trains on {limit} images (train_limit), fewer than the data set "
+            "holds, so that the baseline overfits visibly and the remedies have a gap to close."
+        )
     return section
 
 
@@ -320,8 +338,15 @@ def _conv(exp: Experiment) -> Section | None:
     for name, table in effects.items():
         section.tables.append((f"conv_{name}", table))
     if effects:
+        fidelity = equal_fidelity(exp)
+        section.text.append(f"Mean {exp.metric} with its 95 % interval. {fidelity.note}")
         section.figures.append(
-            ("conv_settings", plots.plot_effects(effects, exp.metric, "Accuracy by Conv2d setting"))
+            (
+                "conv_settings",
+                plots.plot_effects(
+                    effects, exp.metric, f"Accuracy by Conv2d setting at {fidelity.label}"
+                ),
+            )
         )
     if not invalid.empty:
         section.text.append(
@@ -345,7 +370,24 @@ SECTIONS: tuple[Callable[[Experiment], Section | None], ...] = (
 
 
 def build_sections(exp: Experiment) -> list[Section]:
-    return [s for s in (build(exp) for build in SECTIONS) if s is not None]
+    """Every section the experiment has data for. A section that fails is left out with a
+    note, never the whole report: the study's results are written already."""
+    sections = []
+    for build in SECTIONS:
+        try:
+            section = build(exp)
+        except Exception as exc:  # any failure drawing one section
+            name = build.__name__.strip("_").replace("_", " ")
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            why = f"{type(exc).__name__}: {first[:200]}"
+            log.warning("report: the %s section was left out (%s)", name, why)
+            section = Section(
+                f"Left out: {name}",
+                [f"This section could not be drawn ({why})."],
+            )
+        if section is not None:
+            sections.append(section)
+    return sections
 
 
 def _slug(text: str) -> str:

@@ -20,11 +20,11 @@ import pandas as pd
 import experiment_folder as fmt
 from experiment_folder import SCORED, status_counts
 
+from .fidelity import Fidelity, equal_fidelity, mean_ci
 from .load import Experiment
 
 log = logging.getLogger(__name__)
 
-REMEDIES = ("weight_decay", "momentum", "lr_decay", "early_stop_patience", "dropout")
 CONV = ("channels", "kernel_size", "stride", "padding", "dilation", "groups")
 EFFECT_BINS = 5
 
@@ -140,11 +140,12 @@ def _bins(exp: Experiment, param: str, values: pd.Series) -> pd.Series:
     return pd.cut(numeric, edges, include_lowest=True, labels=labels)
 
 
-def param_effects(exp: Experiment) -> dict[str, pd.DataFrame]:
-    """Per searched parameter: trials, mean / best metric and diverged share per value or bin."""
+def param_effects(exp: Experiment, fidelity: Fidelity | None = None) -> dict[str, pd.DataFrame]:
+    """Per searched parameter: trials, the metric's mean with a 95 % interval and its best
+    per value or bin, all at one fidelity (the ``at_epoch`` column: analysis.fidelity),
+    and the diverged and invalid shares. Repeat seeds are not parameters."""
     effects: dict[str, pd.DataFrame] = {}
-    metric = metric_values(exp)
-    scored = exp.trials["status"].isin(SCORED)
+    fidelity = fidelity or equal_fidelity(exp)
     for param in exp.params:
         column = param if param == "variant" else f"config/{param}"
         if column not in exp.trials or exp.trials[column].astype(str).nunique() < 2:
@@ -153,103 +154,29 @@ def param_effects(exp: Experiment) -> dict[str, pd.DataFrame]:
         frame = pd.DataFrame(
             {
                 "bin": groups,
-                "metric": metric.where(scored),
+                "metric": fidelity.values,
                 "diverged": exp.trials["status"] == "diverged",
                 "invalid": exp.trials["status"] == "invalid",
             }
         )
-        table = frame.groupby("bin", observed=True).agg(
-            trials=("metric", "size"),
-            mean=("metric", "mean"),
-            best=("metric", "max" if exp.mode == "max" else "min"),
-            diverged=("diverged", "mean"),
-            invalid=("invalid", "mean"),
-        )
-        table.index = table.index.astype(str)
-        effects[param] = table.rename(
-            columns={
-                "mean": f"mean {exp.metric}",
-                "best": f"best {exp.metric}",
-                "diverged": "diverged share",
-                "invalid": "invalid share",
+        rows = {}
+        for value, group in frame.groupby("bin", observed=True, sort=True):
+            mean, low, high = mean_ci(group["metric"])
+            scored = group["metric"].dropna()
+            rows[str(value)] = {
+                "trials": len(group),
+                f"mean {exp.metric}": mean,
+                "95% CI low": low,
+                "95% CI high": high,
+                f"best {exp.metric}": (
+                    (scored.max() if exp.mode == "max" else scored.min()) if len(scored) else np.nan
+                ),
+                "at_epoch": fidelity.at_epoch,
+                "diverged share": float(group["diverged"].mean()),
+                "invalid share": float(group["invalid"].mean()),
             }
-        )
+        effects[param] = pd.DataFrame.from_dict(rows, orient="index")
     return effects
-
-
-def _distribution(kind: str, args: list[Any]) -> Any:
-    import optuna
-
-    if kind == "uniform":
-        return optuna.distributions.FloatDistribution(args[0], args[1])
-    if kind == "loguniform":
-        return optuna.distributions.FloatDistribution(args[0], args[1], log=True)
-    if kind == "int":
-        return optuna.distributions.IntDistribution(args[0], args[1])
-    values = [args[0], args[1]] if kind == "grid_range" else list(args)
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    if numeric and len(set(values)) > 1:
-        # Ordered values are a range to fANOVA, not unrelated categories (and far faster).
-        if all(isinstance(v, int) for v in values):
-            return optuna.distributions.IntDistribution(min(values), max(values))
-        return optuna.distributions.FloatDistribution(float(min(values)), float(max(values)))
-    return optuna.distributions.CategoricalDistribution([_category(v) for v in values])
-
-
-def _category(value: Any) -> Any:
-    return str(value) if isinstance(value, (list, dict, tuple)) else value
-
-
-def importance(exp: Experiment) -> pd.Series | None:
-    """fANOVA parameter importance through Optuna, on the finished trials' objective.
-
-    Diverged trials take part with their finite worst value (that lr matters is the
-    point); invalid, error and unfinished trials do not. None when fewer than 4
-    trials or fewer than 2 distinct values of any parameter make it meaningless.
-    """
-    import optuna
-
-    space = {p: d for p, d in (exp.spec.get("space") or {}).items() if isinstance(d, dict)}
-    usable = exp.trials[exp.trials["status"].isin((*SCORED, "diverged"))]
-    objective = pd.to_numeric(
-        _col(exp, "best/objective").fillna(_col(exp, "objective")), errors="coerce"
-    )[usable.index]
-    params = [p for p in space if varying(exp, p)]
-    if len(usable) < 4 or not params or objective.isna().all():
-        return None
-    dists = {p: _distribution(*next(iter(space[p].items()))) for p in params}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if exp.mode == "max" else "minimize")
-    for index, row in usable.iterrows():
-        if math.isnan(objective[index]):
-            continue
-        values = {p: _param_value(row[f"config/{p}"], dists[p]) for p in params}
-        try:
-            study.add_trial(
-                optuna.trial.create_trial(
-                    params=values, distributions=dists, value=float(objective[index])
-                )
-            )
-        except ValueError as exc:  # a value outside its distribution (edited spec)
-            log.debug("importance: skipped trial %s: %s", row["trial_id"], exc)
-    if len(study.trials) < 4:
-        return None
-    evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=32, seed=0)
-    scores = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    return pd.Series(scores, name="importance").sort_values(ascending=False)
-
-
-def _param_value(value: Any, dist: Any) -> Any:
-    import optuna
-
-    if isinstance(dist, optuna.distributions.CategoricalDistribution):
-        for choice in dist.choices:
-            if str(choice) == str(value) or choice == value:
-                return choice
-        return _category(value)
-    if isinstance(dist, optuna.distributions.IntDistribution):
-        return int(value)
-    return float(value)
 
 
 # --- 3. learning rate and divergence ----------------------------------------------------
@@ -568,74 +495,6 @@ def parallel_coordinates(exp: Experiment) -> pd.DataFrame:
     if len(columns) < 2:
         return pd.DataFrame()
     return pd.DataFrame(columns).assign(metric=metric_values(exp)[scored.index]).dropna()
-
-
-# --- 6. overfitting remedies ------------------------------------------------------------
-
-
-def _remedy_groups(exp: Experiment) -> pd.Series | None:
-    """Which remedy each trial stands for: the variant, or a varying remedy split at its median."""
-    if "variant" in exp.trials:
-        return exp.trials["variant"].astype(str)
-    varied = [r for r in REMEDIES if varying(exp, r)]
-    if not varied:
-        return None
-    labels = []
-    for _, row in exp.trials.iterrows():
-        parts = []
-        for remedy in varied:
-            values = pd.to_numeric(exp.trials[f"config/{remedy}"], errors="coerce")
-            median = float(values.median())
-            parts.append(
-                f"{remedy} {'>=' if float(row[f'config/{remedy}']) >= median else '<'} {median:.3g}"
-            )
-        labels.append(parts)
-    # One row per remedy half, so each remedy is compared with itself (binned).
-    return pd.Series(labels, index=exp.trials.index)
-
-
-def remedies(exp: Experiment) -> pd.DataFrame:
-    """Per remedy: final val and test accuracy, generalisation gap and epochs to best,
-    as mean ± std across seeds (or across the trials of each bin)."""
-    if exp.spec.get("trainable") not in ("mnist_mlp", "mnist_cnn"):
-        return pd.DataFrame()
-    groups = _remedy_groups(exp)
-    if groups is None:
-        return pd.DataFrame()
-    trials = exp.trials[exp.trials["status"].isin(SCORED)].copy()
-    if trials.empty:
-        return pd.DataFrame()
-    trials["remedy"] = groups[trials.index]
-    trials = trials.explode("remedy")
-    measures = {
-        "val_acc": "val_acc",
-        "test_acc": "test_acc",
-        "gap": "gap",
-        "epochs_to_best": "best_epoch",
-    }
-    present = {name: col for name, col in measures.items() if col in trials}
-    agg: dict[str, tuple[str, str]] = {"n": ("trial_id", "size")}
-    for name, column in present.items():
-        trials[column] = pd.to_numeric(trials[column], errors="coerce")
-        agg[f"{name}_mean"] = (column, "mean")
-        agg[f"{name}_std"] = (column, "std")
-    table = trials.groupby("remedy", sort=False).agg(**agg)
-    order = ["baseline"] + [r for r in table.index if r not in ("baseline", "all")] + ["all"]
-    table = table.reindex([r for r in order if r in table.index])
-    return table.fillna({c: 0.0 for c in table.columns if c.endswith("_std")})
-
-
-def gap_curves(exp: Experiment) -> pd.DataFrame:
-    """Mean generalisation gap (train_acc - val_acc) per epoch for each remedy."""
-    groups = _remedy_groups(exp)
-    if groups is None or exp.history.empty or "gap" not in exp.history:
-        return pd.DataFrame()
-    remedy = pd.Series(groups.to_numpy(), index=exp.trials["trial_id"])
-    history = exp.history.assign(remedy=exp.history["trial_id"].map(remedy)).explode("remedy")
-    history = history.dropna(subset=["remedy"])
-    history["gap"] = pd.to_numeric(history["gap"], errors="coerce")
-    curves = history.groupby(["remedy", "epoch"])["gap"].mean().unstack("remedy")
-    return curves.dropna(how="all")
 
 
 # --- 7. Conv2d --------------------------------------------------------------------------

@@ -43,6 +43,10 @@ RESULT_KEYS = ("objective", "status", "trial_seed")
 TRIAL_CONFIG = "trial_config"
 # history.csv columns that are bookkeeping, not metrics of a trial.
 NOT_METRICS = ("trial_id", "status", "reason", "trial_seed", "time_s", "divergence", TRIAL_CONFIG)
+# Config keys that repeat a configuration rather than change it: the per-trial random
+# seed (initialisation, shuffling, dropout). A grid of them gives repeats, never a
+# parameter. (A seed that selects data, like the regressions' data_seed, is not one.)
+REPEAT_KEYS = ("seed",)
 # Ray Tune's columns kept in history.csv (``training_iteration`` renamed): no best/ column.
 RAY_KEPT = {"training_iteration": "iteration", "time_total_s": "time_total_s"}
 RAY_BOOKKEEPING = ("iteration", "time_total_s", "timestamp")

@@ -85,6 +85,15 @@ def write_report(folder: Path) -> Path | None:
     except (analysis.AnalysisError, ValueError, OSError) as exc:
         log.warning("no report for %s: %s", folder, exc)
         return None
+    except Exception as exc:  # any other failure: the results stand, the study succeeded
+        log.warning(
+            "no report for %s (%s: %s); the results are written: 'study analyze %s' retries",
+            folder,
+            type(exc).__name__,
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+            folder,
+        )
+        return None
     log.info("report: %s", out / "index.html")
     return out
 

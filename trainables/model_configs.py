@@ -83,7 +83,13 @@ class LinearWConfig:
     epochs: int = param(100, low=1, high=1_000_000, doc="passes over the data")
     w0: float = param(1.0, low=-1e6, high=1e6, doc="initial weight (the seed uses 1.0)")
     data: Any = param("seed", check=check_data, doc=DATA_DOC)
-    seed: int = param(0, low=0, high=MAX_SEED, doc="seed for the 'random' data set")
+    data_seed: int = param(
+        0,
+        low=0,
+        high=MAX_SEED,
+        doc="seed that draws the 'random' data set: one data set for the whole study, "
+        "not the per-trial seed (which varies only initialisation)",
+    )
 
 
 @dataclass(frozen=True)
@@ -108,9 +114,14 @@ class LinearWBConfig:
     data: Any = param(
         None, check=check_data, doc=DATA_DOC + "; default 'random' (manual) or 'seed' (module)"
     )
-    seed: int = param(
-        0, low=0, high=MAX_SEED, doc="seed for the random points and the module's initial weights"
+    data_seed: int = param(
+        0,
+        low=0,
+        high=MAX_SEED,
+        doc="seed that draws the 'random' data set: one data set for the whole study, "
+        "not the per-trial seed (which varies only initialisation)",
     )
+    seed: int = param(0, low=0, high=MAX_SEED, doc="seed for the module's initial weights")
 
 
 @dataclass(frozen=True)
@@ -118,7 +129,13 @@ class LossLandscapeConfig:
     w: float = param(0.0, low=-1e6, high=1e6, doc="the weight at which the MSE is evaluated")
     b: float = param(0.0, low=-1e6, high=1e6, doc="the bias (0 gives the seed's y = w·x)")
     data: Any = param("seed", check=check_data, doc=DATA_DOC)
-    seed: int = param(0, low=0, high=MAX_SEED, doc="seed for the 'random' data set")
+    data_seed: int = param(
+        0,
+        low=0,
+        high=MAX_SEED,
+        doc="seed that draws the 'random' data set: one data set for the whole study, "
+        "not the per-trial seed (which varies only initialisation)",
+    )
 
 
 @dataclass(frozen=True)

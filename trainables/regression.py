@@ -77,7 +77,7 @@ def linear_w(config: dict[str, Any] | None = None, report: Report | None = None)
     Metrics per epoch: ``loss`` (MSE), ``w``, ``grad`` (the last sample's dloss/dw).
     """
     cfg = parse_config(LinearWConfig, config, "linear_w")
-    data = resolve_data(cfg.data, cfg.seed, "seed")
+    data = resolve_data(cfg.data, cfg.data_seed, "seed")
     w = torch.Tensor([cfg.w0])
     w.requires_grad = True
     return _manual_sgd({"w": w}, lambda x: x * w, data, cfg, report, {"w": "grad"})
@@ -91,7 +91,7 @@ def linear_wb(config: dict[str, Any] | None = None, report: Report | None = None
     cfg = parse_config(LinearWBConfig, config, "linear_wb")
     if cfg.impl == "module":
         return _linear_module(cfg, report)
-    data = resolve_data(cfg.data, cfg.seed, "random")
+    data = resolve_data(cfg.data, cfg.data_seed, "random")
     w = torch.Tensor([cfg.w0])
     b = torch.Tensor([cfg.b0])
     w.requires_grad = True
@@ -111,7 +111,7 @@ class LinearModel(torch.nn.Module):
 
 
 def _linear_module(cfg: LinearWBConfig, report: Report | None) -> Metrics:
-    xs, ys = resolve_data(cfg.data, cfg.seed, "seed")
+    xs, ys = resolve_data(cfg.data, cfg.data_seed, "seed")
     torch.manual_seed(cfg.seed)
     model = LinearModel()
     criterion = torch.nn.MSELoss(reduction="sum")
@@ -149,7 +149,7 @@ def loss_landscape(config: dict[str, Any] | None = None, report: Report | None =
     A grid over ``w`` (and ``b``) reproduces the seed's ``plt.plot(w_list, mse_list)``.
     """
     cfg = parse_config(LossLandscapeConfig, config, "loss_landscape")
-    xs, ys = resolve_data(cfg.data, cfg.seed, "seed")
+    xs, ys = resolve_data(cfg.data, cfg.data_seed, "seed")
     # The seed computes in Python floats (float64), so do we: MSE(w=0) = 18.666...
     mse = sum((cfg.w * x + cfg.b - y) ** 2 for x, y in zip(xs, ys)) / len(xs)
     metrics = {"epoch": 1, "loss": mse, "diverged": False, "w": cfg.w, "b": cfg.b}

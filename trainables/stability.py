@@ -40,15 +40,15 @@ def _factors(name: str, config: dict[str, Any] | None) -> list[np.ndarray]:
     """The matrices H_i of the epoch's factors (I − 2·lr·H_i), in the order applied."""
     if name == "linear_w":
         cfg = parse_config(LinearWConfig, config, name)
-        xs, _ = resolve_data(cfg.data, cfg.seed, "seed")
+        xs, _ = resolve_data(cfg.data, cfg.data_seed, "seed")
         return [np.array([[float(x) ** 2]]) for x in xs]
     if name == "linear_wb":
         cfgb = parse_config(LinearWBConfig, config, name)
         if cfgb.impl == "module":
-            xs, _ = resolve_data(cfgb.data, cfgb.seed, "seed")
+            xs, _ = resolve_data(cfgb.data, cfgb.data_seed, "seed")
             vs = [np.array([float(x), 1.0]) for x in xs]
             return [np.sum([np.outer(v, v) for v in vs], axis=0)]
-        xs, _ = resolve_data(cfgb.data, cfgb.seed, "random")
+        xs, _ = resolve_data(cfgb.data, cfgb.data_seed, "random")
         return [np.outer(v, v) for v in (np.array([float(x), 1.0]) for x in xs)]
     raise InvalidConfig(
         f"stable_lrs: no exact stability for {name!r}; supported: {', '.join(SUPPORTED)}"

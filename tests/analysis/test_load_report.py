@@ -123,8 +123,10 @@ def test_report_is_self_contained_with_every_section(make_experiment, tmp_path):
     for png in re.findall(r"\]\(([^)]+\.png)\)", md):
         assert (out / png).is_file()
     remedies = (out / "remedies.csv").read_text().splitlines()
-    assert remedies[0].startswith("remedy,n,val_acc_mean")
+    assert remedies[0].startswith("remedy,n,val_acc mean,val_acc low,val_acc high")
     assert remedies[1].startswith("baseline,2,0.81")
+    differences = (out / "remedy_differences.csv").read_text().splitlines()
+    assert differences[0].startswith("remedy,n_seeds,val_acc diff,val_acc low,val_acc high")
 
 
 def test_report_of_a_rebuilt_folder_says_so(tmp_path):

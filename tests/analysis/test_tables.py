@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from analysis import AnalysisError, load, load_many, tables, write_report
+from analysis import AnalysisError, importance, load, load_many, remedies, tables, write_report
 from trainables import TRAINABLES
 
 from .conftest import remedy_experiment
@@ -120,17 +121,23 @@ def test_lr_points_mark_diverged_trials(make_experiment):
     assert points["lr"].tolist() == [0.01, 1.0]
 
 
-def test_remedies_table_values(make_experiment):
+def test_remedies_levels_pairs_and_gap_curves(make_experiment):
     exp = load(remedy_experiment(make_experiment))
-    table = tables.remedies(exp)
+    table = remedies.levels(exp)
     assert table.index.tolist() == ["baseline", "dropout", "all"]
-    assert table.loc["baseline", "val_acc_mean"] == pytest.approx(0.81)
-    assert table.loc["dropout", "test_acc_mean"] == pytest.approx(0.855)
-    assert table.loc["all", "gap_mean"] == pytest.approx(0.01)
-    assert table.loc["baseline", "val_acc_std"] == pytest.approx(np.std([0.80, 0.82], ddof=1))
-    assert table.loc["all", "epochs_to_best_mean"] == 26
+    assert table.loc["baseline", "val_acc mean"] == pytest.approx(0.81)
+    assert table.loc["dropout", "test_acc mean"] == pytest.approx(0.855)
+    assert table.loc["all", "gap mean"] == pytest.approx(0.01)
+    half = stats.t.ppf(0.975, 1) * np.std([0.80, 0.82], ddof=1) / np.sqrt(2)
+    assert table.loc["baseline", "val_acc low"] == pytest.approx(0.81 - half)
+    assert table.loc["all", "epochs_to_best mean"] == 26
     assert (table["n"] == 2).all()
-    curves = tables.gap_curves(exp)
+    paired = remedies.paired(exp)
+    # dropout - baseline per seed: +0.06 and +0.06: a constant shift, a zero-width interval
+    assert paired.loc["dropout", "val_acc diff"] == pytest.approx(0.06)
+    assert paired.loc["dropout", "val_acc low"] == pytest.approx(0.06)
+    assert paired.loc["dropout", "n_seeds"] == 2
+    curves = remedies.gap_curves(exp)
     assert curves.loc[2, "baseline"] == pytest.approx(0.14)
     assert curves.loc[1, "all"] == pytest.approx(0.005)
 
@@ -148,6 +155,7 @@ def test_remedies_on_a_search_split_each_remedy_at_its_median(make_experiment):
             "best_epoch": 5,
             "best/val_acc": acc,
             "objective": acc,
+            "epochs": 5,
         }
         for i, (d, acc) in enumerate([(0.0, 0.8), (0.1, 0.82), (0.4, 0.9), (0.5, 0.92)])
     ]
@@ -158,9 +166,13 @@ def test_remedies_on_a_search_split_each_remedy_at_its_median(make_experiment):
         "mode": "max",
         "space": {"dropout": {"uniform": [0, 0.6]}},
     }
-    table = tables.remedies(load(make_experiment("s", spec=spec, trials=trials)))
-    assert table.loc["dropout >= 0.25", "val_acc_mean"] == pytest.approx(0.91)
-    assert table.loc["dropout < 0.25", "val_acc_mean"] == pytest.approx(0.81)
+    table = remedies.search_split(load(make_experiment("s", spec=spec, trials=trials)))
+    assert table.loc["dropout", "split at"] == pytest.approx(0.25)
+    assert table.loc["dropout", "mean val_acc at or above"] == pytest.approx(0.91)
+    assert table.loc["dropout", "mean val_acc below"] == pytest.approx(0.81)
+    assert table.loc["dropout", "difference"] == pytest.approx(0.10)
+    assert table.loc["dropout", "95% CI low"] < 0.10 < table.loc["dropout", "95% CI high"]
+    assert table.loc["dropout", "at_epoch"] == "final"
 
 
 def test_status_counts_and_summary(make_experiment):
@@ -231,8 +243,10 @@ def test_importance_finds_the_parameter_that_matters(make_experiment):
         "mode": "max",
         "space": {"lr": {"loguniform": [1e-3, 1.0]}, "momentum": {"uniform": [0, 0.9]}},
     }
-    scores = tables.importance(load(make_experiment("imp", spec=spec, trials=trials)))
+    result = importance.trained_importance(load(make_experiment("imp", spec=spec, trials=trials)))
+    scores = result.table["importance"]
     assert scores.index[0] == "lr" and scores["lr"] > 0.9
+    assert result.table.loc["lr", "ranked first"] == 1.0  # every bootstrap refit agrees
     assert scores.sum() == pytest.approx(1.0)
 
 

@@ -125,9 +125,16 @@ def test_the_trainable_cli_refuses_a_huge_number_in_one_line(capsys):
 
 
 def test_seeds_are_bounded_everywhere():
-    for name in ("linear_w", "linear_wb", "loss_landscape", "mnist_mlp", "mnist_cnn"):
-        row = next(r for r in trainables.config_help(name) if r["key"] == "seed")
-        assert row["allowed"] == "0 <= seed <= 4294967295", name
+    for name, key in (
+        ("linear_w", "data_seed"),
+        ("linear_wb", "seed"),
+        ("linear_wb", "data_seed"),
+        ("loss_landscape", "data_seed"),
+        ("mnist_mlp", "seed"),
+        ("mnist_cnn", "seed"),
+    ):
+        row = next(r for r in trainables.config_help(name) if r["key"] == key)
+        assert row["allowed"] == f"0 <= {key} <= 4294967295", name
     with pytest.raises(SpecError, match=r"search\.seed"):
         build_spec({**BASE, "search": {"seed": 2**32}})
 

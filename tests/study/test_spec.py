@@ -153,6 +153,7 @@ def test_every_preset_is_a_valid_spec():
         "wb-search",
         "mlp-search",
         "mlp-remedies",
+        "mlp-dose",
         "cnn-search",
     }
     for name in presets.names():
@@ -180,7 +181,23 @@ def test_remedies_preset_has_every_remedy_and_seeds():
         "dropout",
         "all",
     }
-    assert len(s.space["seed"].values()) == 3
+    assert len(s.space["seed"].values()) == 5
+
+
+def test_dose_preset_has_three_strengths_of_each_remedy_paired_over_seeds():
+    s = load_spec("mlp-dose")
+    changed: dict[str, list[float]] = {}
+    for name, override in s.variants.items():
+        if name == "baseline":
+            assert override == {}
+            continue
+        assert len(override) == 1, name  # one remedy per variant: a dose curve
+        ((key, value),) = override.items()
+        changed.setdefault(key, []).append(value)
+    assert {k: len(v) for k, v in changed.items()} == dict.fromkeys(
+        ("weight_decay", "dropout", "momentum", "lr_decay", "early_stop_patience"), 3
+    )
+    assert len(s.space["seed"].values()) == 5 and s.trial_count() == 80
 
 
 def test_overrides_fix_config_and_set_spec_keys():

@@ -20,7 +20,7 @@ def _simulate(name: str, config: dict, lr: float, epochs: int = 2000) -> float:
     trainable's own update, simulated sample by sample in float64 (no matrices)."""
     impl = config.get("impl", "manual")
     default = "seed" if name == "linear_w" or impl == "module" else "random"
-    xs, ys = resolve_data(config.get("data"), config.get("seed", 0), default)
+    xs, ys = resolve_data(config.get("data"), config.get("data_seed", 0), default)
 
     def run(w: float, b: float) -> tuple[float, float]:
         for _ in range(epochs):

@@ -1,0 +1,101 @@
+"""Compare like with like: each trial's metric at one common fidelity, and repeats grouped.
+
+Under ASHA most trials are stopped after a rung or two while a few run every epoch.
+A mean that mixes a stopped trial's 2-epoch accuracy with a completed trial's
+20-epoch one says more about which trials ASHA stopped than about the parameter
+(issue 14). Every effect table, the importance and the search-time remedy split
+therefore use :func:`equal_fidelity`:
+
+- no trial stopped by the scheduler (FIFO, grids, variant studies): each trial's
+  best value over its own run, which is what its budget gave it (a trial that ended
+  by its own early stopping counts: stopping is what early stopping does);
+- otherwise: each trial's best value within the first ``E`` epochs, where ``E`` is
+  the fewest epochs any scored trial ran: a rung every compared trial reached.
+
+A repeat seed (a grid or list of ``seed`` values, or ``num_samples`` with the
+per-trial seed) repeats a configuration; it is never a parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+import experiment_folder as fmt
+from experiment_folder import SCORED
+
+from .load import Experiment
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """Each trial's metric at the common fidelity (NaN where the trial is not scored)."""
+
+    values: pd.Series
+    at_epoch: str  # "final" or the common epoch, for the tables' at_epoch column
+    note: str  # one sentence for the report
+
+    @property
+    def label(self) -> str:
+        return "each trial's own budget" if self.at_epoch == "final" else f"epoch {self.at_epoch}"
+
+
+def equal_fidelity(exp: Experiment) -> Fidelity:
+    status = exp.trials["status"].astype(str)
+    scored = status.isin(SCORED)
+    final = fmt.metric_values(exp.trials, exp.metric).where(scored)
+    stopped = int((status == "stopped").sum())
+    history = exp.history
+    usable = (
+        stopped
+        and not history.empty
+        and {"trial_id", "epoch", exp.metric} <= set(history.columns)
+        and scored.any()
+    )
+    if not usable:
+        note = (
+            f"{exp.metric} is each trial's best over its whole run (no trial was stopped "
+            "by the scheduler, so every trial had the same budget)."
+            if not stopped
+            else f"{exp.metric} is each trial's best over its own run: the per-epoch "
+            "history needed to compare at a common epoch is missing."
+        )
+        return Fidelity(final, "final" if not stopped else "mixed", note)
+    epochs = pd.to_numeric(exp.trials["epochs"], errors="coerce")[scored]
+    common = int(epochs.min())
+    frame = history[["trial_id", "epoch", exp.metric]].copy()
+    frame["epoch"] = pd.to_numeric(frame["epoch"], errors="coerce")
+    frame[exp.metric] = pd.to_numeric(frame[exp.metric], errors="coerce")
+    early = frame[(frame["epoch"] >= 1) & (frame["epoch"] <= common)]
+    grouped = early.groupby("trial_id")[exp.metric]
+    best = grouped.max() if exp.mode == "max" else grouped.min()
+    values = exp.trials["trial_id"].astype(str).map(best.rename(index=str)).where(scored)
+    note = (
+        f"{exp.metric} is compared at epoch {common}, the rung every scored trial reached: "
+        f"the scheduler stopped {stopped} trial(s) early, and their values are never "
+        "averaged with those of longer runs."
+    )
+    return Fidelity(values.astype(float), str(common), note)
+
+
+def repeat_keys(exp: Experiment) -> list[str]:
+    """Searched keys that only repeat a configuration (a seed grid or list)."""
+    return [k for k in (exp.spec.get("space") or {}) if k in fmt.REPEAT_KEYS]
+
+
+def mean_ci(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and its two-sided t interval; the interval is NaN below two values."""
+    data = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce").dropna(), dtype=float)
+    if len(data) == 0:
+        return (np.nan, np.nan, np.nan)
+    mean = float(data.mean())
+    if len(data) < 2:
+        return (mean, np.nan, np.nan)
+    sem = float(data.std(ddof=1) / np.sqrt(len(data)))
+    if sem == 0:
+        return (mean, mean, mean)
+    half = float(stats.t.ppf(0.5 + level / 2, len(data) - 1) * sem)
+    return (mean, mean - half, mean + half)
