@@ -328,6 +328,13 @@ def plot_effects(effects: dict[str, pd.DataFrame], metric: str, title: str) -> F
         )
         ax.plot(x, table[f"best {metric}"], "o", mfc="none", color="black", label="best")
         ax.set_xlim(-0.5, len(x) - 0.5)
+        # The axis follows the points; an interval from two or three trials can run far
+        # past them (a t interval at n = 2 is wide) and is cut at the frame, not the data.
+        points = pd.concat([mean, table[f"best {metric}"].astype(float)]).dropna()
+        if len(points):
+            low, high = float(points.min()), float(points.max())
+            pad = 0.15 * (high - low) or 0.05 * (abs(high) or 1.0)
+            ax.set_ylim(low - pad, high + pad)
         ax.set_xticks(x, table.index, rotation=30, ha="right", fontsize="small")
         ax.set_title(param)
         ax.set_ylabel(metric)
