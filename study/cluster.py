@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
+from typing import Any
 
 from trainables.config import short
 
@@ -60,6 +62,25 @@ def log_level() -> int:
     return logging.DEBUG if debug else logging.CRITICAL
 
 
+def plugin_runtime_env() -> dict[str, Any] | None:
+    """What a cluster's workers need to run the driver's own trainables: the variable
+    $STUDY_HARNESS_TRAINABLES and the modules it names, as Ray's ``py_modules`` (a
+    package's folder, or a single ``.py`` file). The nodes need not have either; they
+    still need the project and torch installed (README, "Clusters"). None without
+    plugins."""
+    import trainables
+
+    names = trainables.plugin_modules()
+    if not names:
+        return None
+    modules = []
+    for top in dict.fromkeys(name.split(".")[0] for name in names):
+        module = sys.modules.get(top)  # trainables imported them when it was imported
+        if module is not None and getattr(module, "__file__", None):
+            modules.append(module)
+    return {"env_vars": {trainables.PLUGINS_ENV: ",".join(names)}, "py_modules": modules}
+
+
 def connect(address: str | None) -> bool:
     """Make sure Ray is up; True when this call started it (and so should stop it).
 
@@ -80,7 +101,12 @@ def connect(address: str | None) -> bool:
         _use_token_if_available()
     try:
         if address:
-            ray.init(address=address, logging_level=log_level(), log_to_driver=False)
+            ray.init(
+                address=address,
+                logging_level=log_level(),
+                log_to_driver=False,
+                runtime_env=plugin_runtime_env(),
+            )
         else:
             ray.init(
                 # "local": always a new instance. Without it ray.init() would join a

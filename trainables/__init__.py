@@ -167,10 +167,16 @@ def register(info: TrainableInfo) -> None:
     TRAINABLES[info.name] = info.fn
 
 
+def plugin_modules() -> list[str]:
+    """The module names in $STUDY_HARNESS_TRAINABLES (comma-separated), in order."""
+    return [m for m in (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",")) if m]
+
+
 def _load_plugins() -> None:
-    """Import the modules named in $STUDY_HARNESS_TRAINABLES (comma-separated); each
-    registers its trainables. Ray workers inherit the variable, so a study finds them."""
-    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+    """Import the modules named in $STUDY_HARNESS_TRAINABLES; each registers its
+    trainables. Local Ray workers inherit the variable; on a cluster that ``study`` joins,
+    the driver ships it and the modules (study.cluster.plugin_runtime_env)."""
+    for module in plugin_modules():
         importlib.import_module(module)
 
 

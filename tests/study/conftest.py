@@ -52,6 +52,10 @@ def ray_address():
     sys.path.insert(0, str(PLUGINS))
     import harness_test_trainables  # noqa: F401  (registers "flaky" in this process too)
 
+    # This process is the driver of the in-process studies: it ships the plugin to the
+    # head, which was started without it, as a user's laptop would.
+    os.environ["STUDY_HARNESS_TRAINABLES"] = "harness_test_trainables"
+
     cluster.configure_env()
     ensure_token()
     address, temp_dir = start_head(num_cpus=2)
@@ -92,6 +96,11 @@ def start_head(num_cpus: int) -> tuple[str, str]:
     would)."""
     port = free_port()
     temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    # Started as a cluster admin would: without the tests' plugin variable or module
+    # path. Drivers that join it ship both (study.cluster.plugin_runtime_env), so every
+    # test that runs a test-only trainable on it checks that shipping works.
+    bare = {k: v for k, v in study_env().items() if k != "STUDY_HARNESS_TRAINABLES"}
+    bare["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
     ray_start(
         "--head",
         f"--temp-dir={temp_dir}",
@@ -101,6 +110,7 @@ def start_head(num_cpus: int) -> tuple[str, str]:
         "--num-gpus=0",
         "--include-dashboard=false",
         "--disable-usage-stats",
+        env=bare,
     )
     return f"127.0.0.1:{port}", temp_dir
 

@@ -442,3 +442,33 @@ def test_a_study_warns_when_rays_token_authentication_is_off(tmp_path, mode):
     assert out.returncode == 0, out.stderr[-2000:]
     off = "token authentication is off" in out.stdout
     assert off == (mode is not None), out.stdout
+
+
+def test_a_plugin_trainable_runs_on_a_cluster_started_without_it(ray_address, tmp_path):
+    """The session's head was started without $STUDY_HARNESS_TRAINABLES and without the
+    plugin's folder on its path (conftest.start_head); the driver ships both."""
+    from study.cluster import plugin_runtime_env
+
+    shipped = plugin_runtime_env()
+    assert shipped is not None
+    assert shipped["env_vars"] == {"STUDY_HARNESS_TRAINABLES": "harness_test_trainables"}
+    assert [m.__name__ for m in shipped["py_modules"]] == ["harness_test_trainables"]
+    spec = tmp_path / "plugin.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "plugin",
+                "trainable": "flaky",
+                "metric": "loss",
+                "mode": "min",
+                "search": {"algorithm": "grid"},
+                "config": {"epochs": 2},
+                "space": {"fail_at": {"grid": [0, 5]}},
+            }
+        )
+    )
+    proc = _spawn("run", str(spec), "--storage", str(tmp_path), "--address", ray_address)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    trials = pd.read_csv(tmp_path / "plugin" / "trials.csv")
+    assert (trials["status"] == "completed").all() and len(trials) == 2
