@@ -1,8 +1,22 @@
-"""One terminal line per finished trial, instead of Ray Tune's progress tables."""
+"""One line per finished trial and a live status line, instead of Ray Tune's tables.
+
+On a terminal, a tqdm bar at the bottom updates in place: trials done / total,
+running, counts by status, the best value so far, elapsed time and an estimate of
+the time left; the per-trial lines scroll above it (tuning.py routes logging
+through tqdm while a study runs). When output is not a terminal (CI, a log file),
+the per-trial lines stay as they are and a summary line is logged every
+``SUMMARY_EVERY`` trials or ``SUMMARY_SECONDS`` seconds.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,29 +28,139 @@ from .spec import Spec
 
 log = logging.getLogger("study.progress")
 
+SUMMARY_EVERY = 10  # trials, when output is not a terminal
+SUMMARY_SECONDS = 60.0
+
 
 def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-class TrialLines(tune.Callback):
-    """Logs ``trial <id> <status> <metric>=<value> <params>`` as each trial ends."""
+def live() -> bool:
+    """Whether the status line can update in place (stdout and stderr are terminals)."""
+    return sys.stdout.isatty() and sys.stderr.isatty()
 
-    def __init__(self, spec: Spec) -> None:
+
+@contextlib.contextmanager
+def routed_logging() -> Iterator[None]:
+    """While a study runs on a terminal, log lines print above the status line."""
+    if not live():
+        yield
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm(loggers=[logging.getLogger()]):
+        yield
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class TrialLines(tune.Callback):
+    """Logs ``trial <id> <status> <metric>=<value> <params>`` as each trial ends, and keeps
+    the status line (or, off a terminal, the periodic summary) up to date."""
+
+    def __init__(self, spec: Spec, live: bool | None = None) -> None:
         self.metric = spec.metric
+        self.mode = spec.mode
         self.space = {name: dim.to_dict() for name, dim in spec.space.items()}
         self.variants = dict(spec.variants)
         self.params = list(spec.space) + (["variant"] if spec.variants else [])
+        self.total = spec.trial_count()
+        self.live = live
+        self._reset()
+
+    def _reset(self) -> None:
         self.done = 0
+        self.counts: Counter[str] = Counter()
+        self.best: float | None = None
+        self.bar: Any = None
+        self.started = time.monotonic()
+        self.done_at_start: int | None = None
+        self.last_summary = (0, self.started)
+
+    def __getstate__(self) -> dict[str, Any]:  # Ray pickles callbacks with the tuner
+        return {**self.__dict__, "bar": None}
+
+    def setup(
+        self,
+        stop: Any = None,
+        num_samples: int | None = None,
+        total_num_samples: int | None = None,
+        **info: Any,
+    ) -> None:
+        self._reset()
+        self.total = total_num_samples or self.total
+        if self.live if self.live is not None else live():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, unit="trial", dynamic_ncols=True, file=sys.stderr)
+
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        else:
+            self._summary(trials, force=True)
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._update(trials)
+
+    def _update(self, trials: list[Any]) -> None:
+        finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+        if self.done_at_start is None:  # a resumed study starts with finished trials
+            self.done_at_start = finished - self.done
+        if self.bar is not None:
+            self.bar.update(finished - self.bar.n)
+            self.bar.set_postfix_str(self.status(trials), refresh=True)
+        else:
+            self._summary(trials)
+
+    def status(self, trials: list[Any]) -> str:
+        running = sum(1 for t in trials if t.status == "RUNNING")
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items()))
+        best = f"best {self.metric}={_fmt(self.best)}" if self.best is not None else "no best yet"
+        return f"{running} running; {counts or 'none finished'}; {best}"
+
+    def _summary(self, trials: list[Any], force: bool = False) -> None:
+        finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+        now = time.monotonic()
+        last_done, last_time = self.last_summary
+        due = finished - last_done >= SUMMARY_EVERY or now - last_time >= SUMMARY_SECONDS
+        if not (force or (due and finished > last_done)):
+            return
+        self.last_summary = (finished, now)
+        elapsed = now - self.started
+        new = finished - (self.done_at_start or 0)
+        left = elapsed / new * max(self.total - finished, 0) if new > 0 else math.inf
+        log.info(
+            "progress: %d/%d trials done, %s; %s elapsed, about %s left",
+            finished,
+            self.total,
+            self.status(trials),
+            _duration(elapsed),
+            _duration(left) if finished < self.total else "0s",
+        )
 
     def _line(self, trial: Any, status: str, extra: str = "") -> None:
         self.done += 1
+        self.counts[status] += 1
         result = trial.last_result or {}
         value = result.get(self.metric)
         shown = f"{self.metric}={_fmt(value)}" if value is not None else f"{self.metric}=-"
         config = decode_params(self.space, self.variants, trial.config)
         params = " ".join(f"{k}={_fmt(config[k])}" for k in self.params if k in config)
         extra = extra or result.get("reason") or result.get("divergence") or ""
+        if status in ("completed", "stopped", "early_stopped") and isinstance(value, (int, float)):
+            better = self.best is None or (
+                value > self.best if self.mode == "max" else value < self.best
+            )
+            if better and math.isfinite(value):
+                self.best = float(value)
         log.info(
             "trial %s %-13s %s epoch=%s %s%s",
             trial.trial_id,
@@ -50,9 +174,11 @@ class TrialLines(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         status = (trial.last_result or {}).get("status", "completed")
         self._line(trial, "stopped" if status == RUNNING else status)
+        self._update(trials)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._line(trial, "error", _last_error_line(trial))
+        self._update(trials)
 
 
 def _last_error_line(trial: Any) -> str:

@@ -73,7 +73,10 @@ def fit(spec: Spec, folder: Path, plan: TrialPlan, resources: Resources, cpus: f
         ),
         run_config=_run_config(spec, folder),
     )
-    return tuner.fit()
+    from .progress import routed_logging
+
+    with routed_logging():
+        return tuner.fit()
 
 
 def fit_restored(folder: Path, plan: TrialPlan, resources: Resources) -> Any:
@@ -90,7 +93,10 @@ def fit_restored(folder: Path, plan: TrialPlan, resources: Resources) -> Any:
         resume_errored=False,
         restart_errored=False,
     )
-    return tuner.fit()
+    from .progress import routed_logging
+
+    with routed_logging():
+        return tuner.fit()
 
 
 def ray_statuses(folder: Path) -> dict[str, str]:

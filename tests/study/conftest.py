@@ -53,7 +53,9 @@ def ray_address():
     import harness_test_trainables  # noqa: F401  (registers "flaky" in this process too)
 
     # This process is the driver of the in-process studies: it ships the plugin to the
-    # head, which was started without it, as a user's laptop would.
+    # head, which was started without it, as a user's laptop would. The variable is
+    # needed only while connecting (Ray keeps the job's runtime_env), and must not leak
+    # into the subprocesses of other tests.
     os.environ["STUDY_HARNESS_TRAINABLES"] = "harness_test_trainables"
 
     cluster.configure_env()
@@ -61,7 +63,10 @@ def ray_address():
     address, temp_dir = start_head(num_cpus=2)
     SESSION_NODE["temp_dir"] = temp_dir
     try:
-        cluster.connect(address)
+        try:
+            cluster.connect(address)
+        finally:
+            os.environ.pop("STUDY_HARNESS_TRAINABLES", None)
         assert "flaky" in trainables.REGISTRY
         yield address
     finally:

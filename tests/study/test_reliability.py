@@ -449,7 +449,9 @@ def test_a_plugin_trainable_runs_on_a_cluster_started_without_it(ray_address, tm
     plugin's folder on its path (conftest.start_head); the driver ships both."""
     from study.cluster import plugin_runtime_env
 
-    shipped = plugin_runtime_env()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("STUDY_HARNESS_TRAINABLES", "harness_test_trainables")
+        shipped = plugin_runtime_env()
     assert shipped is not None
     assert shipped["env_vars"] == {"STUDY_HARNESS_TRAINABLES": "harness_test_trainables"}
     assert [m.__name__ for m in shipped["py_modules"]] == ["harness_test_trainables"]

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+# The built-in trainables only: no plugins from the caller's environment (the study
+# tests' session sets STUDY_HARNESS_TRAINABLES for the drivers it runs in process).
+ENV = {k: v for k, v in os.environ.items() if k != "STUDY_HARNESS_TRAINABLES"}
 
 
 def run(*args):
     return subprocess.run(
-        [sys.executable, "-m", "trainables", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "trainables", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
     )
 
 
