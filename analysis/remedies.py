@@ -145,10 +145,11 @@ def _variant_configs(exp: Experiment) -> dict[str, dict[str, Any]]:
     return out
 
 
-def dose_response(exp: Experiment) -> pd.DataFrame:
+def dose_response(exp: Experiment, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Variants that change exactly one remedy key against the baseline, by key and strength:
-    paired differences in val_acc and gap with 95 % intervals (rows: remedy, strength)."""
-    table = paired(exp)
+    paired differences in val_acc and gap with 95 % intervals (rows: remedy, strength).
+    ``table``: :func:`paired`'s result, when the caller has it already."""
+    table = paired(exp) if table is None else table
     if table.empty:
         return pd.DataFrame()
     configs = _variant_configs(exp)

@@ -281,7 +281,8 @@ def _remedies(exp: Experiment) -> Section | None:
     section = Section("Overfitting remedies")
     paired = remedies.paired(exp)
     levels = remedies.levels(exp)
-    split = remedies.search_split(exp)
+    fidelity = equal_fidelity(exp)
+    split = remedies.search_split(exp, fidelity)
     if paired.empty and levels.empty and split.empty:
         return None
     if not paired.empty:
@@ -304,7 +305,7 @@ def _remedies(exp: Experiment) -> Section | None:
             )
         )
         section.text.extend(remedies.sentences(paired))
-    dose = remedies.dose_response(exp)
+    dose = remedies.dose_response(exp, paired)
     if not dose.empty:
         section.figures.append(("dose_response", plots.plot_dose_response(dose)))
         section.tables.append(("dose_response", dose))
@@ -313,7 +314,7 @@ def _remedies(exp: Experiment) -> Section | None:
     if not split.empty:
         section.text.append(
             "A search, not a remedy study: each remedy parameter split at its median, "
-            f"{exp.metric} at {equal_fidelity(exp).label}. The halves are different trials "
+            f"{exp.metric} at {fidelity.label}. The halves are different trials "
             "(unpaired; Welch's 95 % interval) and differ in the other parameters too."
         )
         section.tables.append(("remedy_split", split))

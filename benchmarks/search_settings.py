@@ -128,10 +128,11 @@ def random_at_start(trials: pd.DataFrame, history: pd.DataFrame) -> int:
     """Proposals made before the N_STARTUP-th trial had finished (TPE's random ones).
 
     A Ray trial finishes at its last result, a skipped invalid proposal at once."""
-    first = history.sort_values("timestamp").groupby("trial_id")
-    began = first.first()["timestamp"] - first.first()["time_total_s"].fillna(0)
+    grouped = history.sort_values("timestamp").groupby("trial_id")
+    first, last = grouped.first(), grouped.last()
+    began = first["timestamp"] - first["time_total_s"].fillna(0)
     start = trials["trial_id"].map(began)
-    end = trials["trial_id"].map(first.last()["timestamp"])
+    end = trials["trial_id"].map(last["timestamp"])
     if "timestamp" in trials:
         own = pd.to_numeric(trials["timestamp"], errors="coerce")
         start, end = start.fillna(own), end.fillna(own)
