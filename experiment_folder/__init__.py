@@ -25,6 +25,9 @@ TRIALS_FILE = "trials.csv"  # one row per trial
 HISTORY_FILE = "history.csv"  # one row per trial per reported epoch
 LEDGER_FILE = "finished.jsonl"  # each trial's end, fsync'ed (study/ledger.py)
 INVALID_FILE = "invalid.jsonl"  # proposals the searcher skipped as invalid: no Ray trial
+# The Optuna study of an Optuna-searched study, live as trials report (study/optuna_storage.py);
+# random and grid studies keep none.
+OPTUNA_FILE = "optuna.journal"
 STATE_BACKUP_DIR = ".study-state"  # a whole copy of Ray's experiment state (study/ledger.py)
 REPORT_DIR = "report"  # index.html, report.md, PNGs and CSVs
 # Ray Tune's own files in each trial folder, read when the tables must be rebuilt.

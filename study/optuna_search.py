@@ -14,13 +14,21 @@
 - **Stopped trials are PRUNED.** A trial the scheduler (ASHA) stopped before its last
   epoch is told as PRUNED; Ray's own OptunaSearch would record it COMPLETE at its
   rung value, comparing 2-epoch and 20-epoch accuracies as if alike.
+- **The study lives in the experiment folder** (optuna_storage.py): Optuna's journal
+  file, named after the experiment, with each trial's ``trial_id``, ``status`` and
+  ``reason`` as user attributes. On resume, Ray restores this searcher from its
+  pickle; :func:`restoring` rebinds it to the folder's journal (the folder may have
+  moved), and a trial the journal already ended is never told again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +38,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from experiment_folder import RUNNING
 
-from . import ledger
+from . import ledger, optuna_storage
 from .plan import TrialPlan, check_proposal
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,20 @@ CONSTRAINT = "cannot_train"  # 1.0 for invalid and diverged trials; unset (feasi
 # Proposals in a row that may be invalid before the search gives up on the space
 # (the study then ends with a one-line error, not a hang).
 MAX_INVALID_IN_ROW = 200
+# The experiment folder a resumed searcher is restored into (set by restoring()): Ray
+# restores a searcher by unpickling it, with no way to pass it arguments.
+_restoring_into: Path | None = None
+
+
+@contextlib.contextmanager
+def restoring(folder: Path) -> Iterator[None]:
+    """While Ray Tune restores a study from ``folder``, rebind its searcher there."""
+    global _restoring_into
+    _restoring_into = folder
+    try:
+        yield
+    finally:
+        _restoring_into = None
 
 
 class HarnessOptunaSearch(OptunaSearch):
@@ -59,6 +81,7 @@ class HarnessOptunaSearch(OptunaSearch):
                 return params
             config, problem = check_proposal(self.plan, params)
             if problem is None:
+                self._ot_trials[trial_id].set_user_attr("trial_id", trial_id)
                 return params
             reason = problem
             self._skip(trial_id, params, config, problem)
@@ -76,13 +99,14 @@ class HarnessOptunaSearch(OptunaSearch):
         """Record an invalid proposal and tell Optuna it is infeasible."""
         started = time.time()
         ot_trial = self._ot_trials.pop(trial_id)
+        name = f"invalid_{uuid.uuid4().hex[:8]}"
         ot_trial.set_constraint(CONSTRAINT, 1.0)
+        ot_trial.set_user_attr("trial_id", name)
         ot_trial.set_user_attr("status", "invalid")
         ot_trial.set_user_attr("reason", why[:300])
         study: Any = self._ot_study
         study.tell(ot_trial, self.plan.worst, state=optuna.trial.TrialState.COMPLETE)
         self.invalid_count += 1
-        name = f"invalid_{uuid.uuid4().hex[:8]}"
         log.info("proposal %s skipped, no trial started  (%s)", name, why)
         ledger.record_invalid(
             self.folder,
@@ -96,19 +120,61 @@ class HarnessOptunaSearch(OptunaSearch):
             },
         )
 
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        if _restoring_into is not None and self._ot_study is not None:
+            self._rebind(_restoring_into)
+
+    def _rebind(self, folder: Path) -> None:
+        """Point the restored study, and its trials, at ``folder``'s journal."""
+        self.folder = folder
+        self._storage = optuna_storage.open_storage(folder)
+        study = optuna.load_study(
+            study_name=self._study_name, storage=self._storage, sampler=self._sampler
+        )
+        self._ot_study: Any = study
+        self._ot_trials = {
+            tid: optuna.Trial(study, t._trial_id) for tid, t in self._ot_trials.items()
+        }
+        # Told after Ray last saved this searcher: Ray reruns them, and the journal
+        # keeps their first end (as trials.csv does, from the ledger).
+        for tid, trial in self._ot_trials.items():
+            if tid not in self._completed_trials and self._ended(trial):
+                self._completed_trials.add(tid)
+
+    def _ended(self, trial: Any) -> bool:
+        study: Any = self._ot_study
+        state = study._storage.get_trial(trial._trial_id).state
+        return bool(state.is_finished())
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if trial_id in self._completed_trials:  # rerun after a resume: already told
+            return
+        with warnings.catch_warnings():  # a step a resumed trial reports again is ignored
+            warnings.simplefilter("ignore")
+            super().on_trial_result(trial_id, result)
+
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        if trial_id in self._completed_trials:  # rerun after a resume: already told
+            return
         result = result or {}
         status = "error" if error else str(result.get("status") or "stopped")
         ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is not None and trial_id not in self._completed_trials:
+        if ot_trial is not None and self.metric in result and "training_iteration" in result:
+            # Ray sends a trial's last result here, not to on_trial_result: it is an
+            # epoch's value too (for a trial ASHA stopped at its first rung, the only one).
+            self.on_trial_result(trial_id, result)
+        if ot_trial is not None:
             ot_trial.set_user_attr("trial_id", trial_id)
             ot_trial.set_user_attr("status", "stopped" if status == RUNNING else status)
+            why = result.get("reason") or result.get("divergence") or ""
+            if error:
+                why = "the trial raised or its process died (its error.txt has the traceback)"
+            ot_trial.set_user_attr("reason", str(why)[:300])
             if status in ("invalid", "diverged"):  # the result carries the worst objective
                 ot_trial.set_constraint(CONSTRAINT, 1.0)
-                why = result.get("reason") or result.get("divergence") or ""
-                ot_trial.set_user_attr("reason", str(why)[:300])
         if status == RUNNING:  # no result of its own last epoch: stopped early
             super().on_trial_complete(trial_id, None, False)  # Ray's OptunaSearch: PRUNED
         else:

@@ -59,6 +59,7 @@ def _finish(results: Any, spec: Spec, folder: Path, started: float, report: bool
         ledger.read_invalid(folder),
     )
     records.write_tables(folder, trials, history)
+    _close_out_optuna(folder, trials)
     records.add_wall_time(folder, time.monotonic() - started)
     counts = records.log_summary(trials, spec, time.monotonic() - started)
     log.info("results in %s", folder)
@@ -73,6 +74,16 @@ def _finish(results: Any, spec: Spec, folder: Path, started: float, report: bool
             f"most common reason: {reason}"
         )
     return folder
+
+
+def _close_out_optuna(folder: Path, trials: Any) -> None:
+    """End the journal's trials as trials.csv ends them; a failure costs only the journal."""
+    from . import optuna_storage
+
+    try:
+        optuna_storage.close_out(folder, trials)
+    except Exception as exc:
+        log.warning("the Optuna journal in %s was not brought up to date: %s", folder, exc)
 
 
 def write_report(folder: Path) -> Path | None:

@@ -18,6 +18,7 @@ def _optuna(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> A
     import optuna
     from ray.tune.search import ConcurrencyLimiter
 
+    from . import optuna_storage
     from .optuna_search import HarnessOptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" chatter
@@ -27,7 +28,13 @@ def _optuna(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> A
         seed=spec.search.seed, n_startup_trials=spec.search.n_startup_trials
     )
     searcher = HarnessOptunaSearch(
-        metric=METRIC, mode=spec.mode, sampler=sampler, plan=plan, folder=folder
+        metric=METRIC,
+        mode=spec.mode,
+        sampler=sampler,
+        plan=plan,
+        folder=folder,
+        storage=optuna_storage.open_storage(folder),
+        study_name=optuna_storage.study_name(folder),
     )
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 

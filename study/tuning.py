@@ -84,19 +84,21 @@ def fit_restored(folder: Path, plan: TrialPlan, resources: Resources) -> Any:
     from their checkpoints, the searcher's state restored by Ray Tune."""
     from ray import tune
 
-    if not tune.Tuner.can_restore(str(folder)):
-        raise StudyError(f"{folder}: Ray Tune has no experiment state to resume here")
-    tuner = tune.Tuner.restore(
-        str(folder),
-        trainable=_trainable(plan, resources),
-        resume_unfinished=True,
-        resume_errored=False,
-        restart_errored=False,
-    )
+    from .optuna_search import restoring
     from .progress import routed_logging
 
-    with routed_logging():
-        return tuner.fit()
+    if not tune.Tuner.can_restore(str(folder)):
+        raise StudyError(f"{folder}: Ray Tune has no experiment state to resume here")
+    with restoring(folder):
+        tuner = tune.Tuner.restore(
+            str(folder),
+            trainable=_trainable(plan, resources),
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=False,
+        )
+        with routed_logging():
+            return tuner.fit()
 
 
 def ray_statuses(folder: Path) -> dict[str, str]:

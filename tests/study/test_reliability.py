@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from journal_check import assert_matches_trials_csv
 
 from study import resume_study
 
@@ -138,6 +139,10 @@ def test_a_sigkilled_cnn_search_with_invalid_proposals_resumes(ray_address, tmp_
     trained = after[after["status"] != "invalid"]
     invalid = after[after["status"] == "invalid"]
     assert len(trained) == 6 and (trained["status"] == "completed").all()
+    # The journal was written on past Ray's last saved state; after the resume it
+    # agrees with trials.csv: nothing RUNNING, nothing told twice.
+    study = assert_matches_trials_csv(folder)
+    assert not [t for t in study.trials if t.state.name == "RUNNING"]
     assert len(invalid) >= 1 and invalid["trial_dir"].isna().all()
     skipped = [json.loads(x) for x in (folder / "invalid.jsonl").read_text().splitlines()]
     assert set(invalid["trial_id"]) == {e["trial_id"] for e in skipped}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from journal_check import assert_matches_trials_csv
 
 from study import SpecError, run_study
 from study.space import grid_range
@@ -58,6 +59,8 @@ def test_diverged_trials_tell_optuna_a_finite_worst_value(tmp_path):
     history = pd.read_csv(folder / "history.csv")
     assert len(history) == trials["epochs"].sum()
     assert not history["objective"].isna().any()
+    study = assert_matches_trials_csv(folder)  # optuna-dashboard's view of the study
+    assert study.study_name == "div" and study.direction.name == "MINIMIZE"
 
 
 def test_invalid_conv_configs_become_invalid_trials(tmp_path):
@@ -93,6 +96,7 @@ def test_invalid_conv_configs_become_invalid_trials(tmp_path):
     ot = _optuna_trials(folder)
     infeasible = [t for t in ot if t.constraints]
     assert len(infeasible) == len(invalid) and all(t.state.name == "COMPLETE" for t in infeasible)
+    assert_matches_trials_csv(folder)
 
 
 def test_error_trials_are_retried_and_the_study_goes_on(tmp_path):
