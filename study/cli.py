@@ -107,6 +107,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--format", default="both", choices=("html", "md", "both"))
 
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="watch an Optuna-searched study in optuna-dashboard (127.0.0.1 only)",
+        description="Serve optuna-dashboard on the study's optuna.journal, live while it "
+        "runs, on 127.0.0.1 only. Needs the extra: pip install 'study-harness[dashboard]'.",
+    )
+    dashboard.add_argument("experiment", metavar="EXPERIMENT_DIR")
+    dashboard.add_argument("--port", type=int, default=8080, help="default: 8080")
+
     commands.add_parser("presets", help="list the presets shipped with study")
     return parser
 
@@ -178,6 +187,13 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from .dashboard import serve
+
+    serve(Path(args.experiment), args.port)
+    return 0
+
+
 def _presets(args: argparse.Namespace) -> int:
     from . import presets
 
@@ -192,6 +208,7 @@ COMMANDS: dict[str, Any] = {
     "presets": _presets,
     "analyze": _analyze,
     "compare": _compare,
+    "dashboard": _dashboard,
 }
 
 

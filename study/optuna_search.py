@@ -73,6 +73,13 @@ class HarnessOptunaSearch(OptunaSearch):
         self.invalid_count = 0
         self.exhausted: str | None = None  # the last reason, once the space gave out
 
+    def _setup_study(self, mode: Any) -> None:
+        super()._setup_study(mode)
+        with warnings.catch_warnings():  # set_metric_names is marked experimental
+            warnings.simplefilter("ignore")
+            study: Any = self._ot_study
+            study.set_metric_names([self.plan.metric])  # the dashboard's axis label
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         reason = ""
         for _ in range(MAX_INVALID_IN_ROW):

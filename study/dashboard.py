@@ -1,0 +1,95 @@
+"""``study dashboard``: optuna-dashboard on an experiment folder's Optuna journal.
+
+The server listens on 127.0.0.1 only: a study's configs and results are nobody
+else's business, and optuna-dashboard lets its users write notes and delete
+studies. On a cluster head, reach it through an SSH tunnel
+(``ssh -L 8080:127.0.0.1:8080 head``).
+
+optuna-dashboard is an optional extra (``pip install 'study-harness[dashboard]'``);
+without it the command says so in one line. The journal is read as it grows, so
+the dashboard of a running study is live. Optuna's WSGI app is served by the
+standard library's wsgiref, quietly (no line per request).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from experiment_folder import OPTUNA_FILE, SPEC_FILE, SUITE_FILE
+
+from . import optuna_storage
+from .errors import StudyError
+
+log = logging.getLogger(__name__)
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+INSTALL_HINT = "study dashboard needs optuna-dashboard: pip install 'study-harness[dashboard]'"
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # no line per request
+        pass
+
+
+def check_journal(folder: Path) -> Path:
+    """The folder's journal, a regular file (not a link), or a one-line StudyError."""
+    if not folder.is_dir():
+        raise StudyError(f"{folder}: no such experiment folder")
+    if (folder / SUITE_FILE).is_file() and not (folder / SPEC_FILE).is_file():
+        studies = sorted(p.name for p in folder.iterdir() if (p / OPTUNA_FILE).is_file())
+        raise StudyError(
+            f"{folder} is a suite: give one of its studies"
+            + (f" ({', '.join(studies)})" if studies else " (none has an Optuna journal)")
+        )
+    journal = folder / OPTUNA_FILE
+    try:
+        mode = os.lstat(journal).st_mode
+    except FileNotFoundError:
+        raise StudyError(
+            f"{folder}: no {OPTUNA_FILE}; only studies searched by Optuna keep one "
+            "(random and grid studies do not)"
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise StudyError(f"{journal}: not a regular file (a link, say); not opened")
+    return journal
+
+
+def make_app(folder: Path) -> Any:
+    """optuna-dashboard's WSGI app on the folder's journal."""
+    check_journal(folder)
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise StudyError(INSTALL_HINT) from None
+    return optuna_dashboard.wsgi(optuna_storage.open_storage(folder))
+
+
+def serve(folder: Path, port: int = DEFAULT_PORT) -> None:
+    """Serve the dashboard on 127.0.0.1:``port`` until Ctrl-C."""
+    if not 0 < port < 65536:
+        raise StudyError(f"--port {port}: a port is 1 to 65535")
+    app = make_app(folder)
+    try:
+        server = make_server(HOST, port, app, handler_class=_Quiet)
+    except OSError as exc:
+        raise StudyError(
+            f"--port {port}: cannot listen on {HOST}:{port} ({exc.strerror}); "
+            "choose another with --port"
+        ) from None
+    log.info(
+        "optuna-dashboard for %s at http://%s:%d/dashboard/ (Ctrl-C stops it)",
+        folder,
+        HOST,
+        server.server_port,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("dashboard stopped")
+    finally:
+        server.server_close()
