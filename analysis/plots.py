@@ -53,8 +53,7 @@ def plot_lr_loss(
         )
     stable, bad = points[~points["diverged"]], points[points["diverged"]]
     ax.scatter(stable["lr"], stable["loss"], color=STABLE, s=22, label="trained (final loss)")
-    positive = stable["loss"][stable["loss"] > 0]
-    if len(positive) and positive.max() / positive.min() > 100:
+    if spans_decades(stable["loss"][stable["loss"] > 0]):
         ax.set_yscale("log")
     ax.set_xscale("log")
     if len(bad):
@@ -136,14 +135,24 @@ def plot_surface(surface: Surface, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def spans_decades(values: Any, ratio: float = 100.0) -> bool:
+    """Whether positive values span more than ``ratio`` (two decades): a log axis then."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
+    return bool(len(v)) and bool((v > 0).all()) and float(v.max() / v.min()) > ratio
+
+
 def plot_learning_curves(
     curves: pd.DataFrame,
     metric_pairs: tuple[tuple[str, str], ...] = (("loss", "val_loss"), ("train_acc", "val_acc")),
-) -> Figure:
-    """Train (solid) vs validation (dashed) per epoch for each of the best trials."""
+) -> Figure | None:
+    """Train (solid) vs validation (dashed) per epoch for each of the best trials; a panel
+    per pair the trials report, a loss axis on a log scale when it spans decades. None
+    when no pair is there (the regressions report no validation split): no empty axes."""
     pairs = [p for p in metric_pairs if p[0] in curves and p[1] in curves]
+    if not pairs or curves.empty:
+        return None
     fig, axes = plt.subplots(
-        1, max(len(pairs), 1), figsize=(11, 4.2), layout="constrained", squeeze=False
+        1, len(pairs), figsize=(6.4 * len(pairs), 4.2), layout="constrained", squeeze=False
     )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (train, val) in zip(axes[0], pairs):
@@ -151,6 +160,8 @@ def plot_learning_curves(
             c = colors[i % len(colors)]
             ax.plot(frame["epoch"], frame[train], color=c, label=f"{trial} {train}")
             ax.plot(frame["epoch"], frame[val], color=c, linestyle="--", label=f"{trial} {val}")
+        if "loss" in train and spans_decades(pd.concat([curves[train], curves[val]])):
+            ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(train.replace("train_", "").replace("_", " "))
@@ -160,9 +171,12 @@ def plot_learning_curves(
     return fig
 
 
-def plot_history(history: pd.DataFrame, metric: str, ax: Axes | None = None) -> Axes:
-    """Each trial's objective in start order, and the best so far. Diverged trials and
-    invalid proposals are marked at the worst value they were given."""
+def plot_history(
+    history: pd.DataFrame, metric: str, mode: str = "max", ax: Axes | None = None
+) -> Axes:
+    """Each trial's objective in start order, and the best so far. The scale is set by
+    the trials that trained: diverged trials and invalid proposals (given the worst
+    value, 1e20 say) are marked at the edge of the worse side, off the scale."""
     ax = _axes(ax)
     diverged = history["status"] == "diverged"
     invalid = history["status"] == "invalid"
@@ -170,25 +184,28 @@ def plot_history(history: pd.DataFrame, metric: str, ax: Axes | None = None) -> 
     ax.scatter(
         history.loc[good, "order"], history.loc[good, "value"], s=18, color=STABLE, label="trial"
     )
+    finite = history.loc[good, "value"]
+    best = history["best_so_far"].where(history["best_so_far"].isin(finite))
+    ax.step(history["order"], best, where="post", color="black", label="best so far")
+    if spans_decades(finite):
+        ax.set_yscale("log")
+    edge = 1.0 if mode == "min" else 0.0  # the worse side, in axes coordinates
     for mask, marker, color, label in (
-        (diverged, "x", DIVERGED, "diverged (worst value)"),
-        (invalid, "v", "#7f7f7f", "invalid (worst value)"),
+        (diverged, "x", DIVERGED, "diverged (off the scale)"),
+        (invalid, "v", "#7f7f7f", "invalid (off the scale)"),
     ):
         if mask.any():
             ax.scatter(
                 history.loc[mask, "order"],
-                history.loc[mask, "value"],
+                [edge] * int(mask.sum()),
                 s=30,
                 marker=marker,
                 color=color,
                 label=label,
+                transform=ax.get_xaxis_transform(),  # x in data, y in axes coordinates
+                clip_on=False,
+                zorder=3,
             )
-    ax.step(
-        history["order"], history["best_so_far"], where="post", color="black", label="best so far"
-    )
-    finite = history.loc[good, "value"]
-    if len(finite) and (finite > 0).all() and finite.max() / finite.min() > 100:
-        ax.set_yscale("log")
     ax.set_xlabel("trial (in start order)")
     ax.set_ylabel(metric)
     ax.set_title("Optimisation history")
@@ -423,3 +440,8 @@ def plot_stability_map(fit: Any, ax: Axes | None = None) -> Axes:
 def figure_of(drawn: Any) -> Figure:
     """The Figure of an Axes or Figure."""
     return drawn if isinstance(drawn, Figure) else drawn.figure
+
+
+def has_data(fig: Figure) -> bool:
+    """Whether any of the figure's axes draws something (a line, points, bars, an image)."""
+    return any(ax.lines or ax.collections or ax.patches or ax.images for ax in fig.get_axes())

@@ -88,6 +88,14 @@ def detectable(low: float, high: float) -> bool | None:
     return bool(low > 0 or high < 0)
 
 
+def verdict(low: float, high: float, n: int) -> str:
+    """What an interval says, in words."""
+    found = detectable(low, high)
+    if found is None:
+        return "one seed, no interval"
+    return "beyond noise" if found else f"no detectable effect at {n} seeds"
+
+
 def sentences(table: pd.DataFrame) -> list[str]:
     """One plain sentence per remedy: what it did, in numbers, and whether beyond noise."""
     out = []
@@ -98,12 +106,7 @@ def sentences(table: pd.DataFrame) -> list[str]:
             if f"{name} diff" not in row or math.isnan(row[f"{name} diff"]):
                 continue
             diff, low, high = (100 * row[f"{name} {k}"] for k in ("diff", "low", "high"))
-            verdict = detectable(low, high)
-            said = (
-                "one seed, no interval"
-                if verdict is None
-                else ("beyond noise" if verdict else f"no detectable effect at {n} seeds")
-            )
+            said = verdict(low, high, n)
             what = "validation accuracy" if name == "val_acc" else "the train-val gap"
             parts.append(
                 f"changed {what} by {diff:+.1f} {unit} (95% CI {low:+.1f} to {high:+.1f}; {said})"

@@ -2,6 +2,12 @@
 
 A section appears only when the experiment has the data for it. Everything is
 computed first (tables.py), then drawn (plots.py), then written here.
+
+The page reads at a glance (ARCHITECTURE.md, "The report"): the key findings first,
+each a sentence with its numbers, gathered from the sections that computed them;
+then a table of contents; figures two to a row where the page is wide enough, never
+an empty one; tables without pandas' index column, numbers formatted, and any table
+longer than MAX_INLINE_ROWS linked as its CSV rather than inlined.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from .load import Experiment
 log = logging.getLogger(__name__)
 
 FORMATS = ("html", "md", "both")
+# Longer tables (per-epoch curves, a grid of losses) are linked as CSV, not inlined.
+MAX_INLINE_ROWS = 25
 
 
 @dataclass
@@ -40,11 +48,30 @@ class Section:
     text: list[str] = field(default_factory=list)
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     figures: list[tuple[str, Figure]] = field(default_factory=list)
+    # Sentences with numbers for the report's "Key findings", computed with the section.
+    findings: list[str] = field(default_factory=list)
 
 
 def _fmt(value: Any) -> str:
+    """A number as a reader wants it: 4 significant digits, thousands separated from
+    10,000 on, powers of ten only for the very large or small; integers as integers."""
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.4g}"
+        if math.isnan(value):
+            return ""
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        size = abs(value)
+        if value == int(value) and size < 1e9:
+            return f"{int(value):,}" if size >= 1e4 else str(int(value))  # a measured value
+        if size >= 1e9 or size < 1e-4:
+            return f"{value:.3g}"
+        if size >= 1e4:
+            return f"{value:,.0f}"
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return str(value)  # counts, epochs, seeds: as they are (a seed 1,922,831,994 misleads)
     if hasattr(value, "item"):
         return _fmt(value.item())
     return str(value)
@@ -63,12 +90,24 @@ def _summary(exp: Experiment) -> Section:
         if s["wall_s"] is not None
         else f"Trial time in all: {_fmt(s['trial_time_s'])} s.",
     ]
+    findings = []
     if s["best_trial"]:
         config = ", ".join(f"{k}={_fmt(v)}" for k, v in s["best_config"].items())
         lines.append(
             f"Best trial **{s['best_trial']}**: {s['metric']} = "
             f"{_fmt(s['best_value'])} with {config}."
         )
+        searched = ", ".join(
+            f"{k}={_fmt(v)}" for k, v in s["best_config"].items() if k in exp.params
+        )
+        findings.append(
+            f"Best: **{s['metric']} = {_fmt(s['best_value'])}** (trial {s['best_trial']})"
+            + (f" with {searched}." if searched else ".")
+        )
+    failed = {k: s["statuses"].get(k, 0) for k in ("diverged", "invalid")}
+    if any(failed.values()):
+        said = " and ".join(f"{n} {k}" for k, n in failed.items() if n)
+        findings.append(f"Could not train: {said}, of {s['trials']} trials.")
     cost = tables.infeasibility(exp)
     if cost is not None:
         lines.append(_infeasibility_line(cost))
@@ -79,7 +118,7 @@ def _summary(exp: Experiment) -> Section:
         )
     lines += [f"Warning: {w}" for w in exp.warnings]
     status = pd.DataFrame({"trials": s["statuses"]}).rename_axis("status")
-    return Section("Summary", lines, [("status_counts", status)])
+    return Section("Summary", lines, [("status_counts", status)], findings=findings)
 
 
 def _infeasibility_line(cost: dict[str, Any]) -> str:
@@ -141,7 +180,26 @@ def _search_tables(exp: Experiment) -> Section | None:
         section.figures.append(
             ("importance", plots.figure_of(plots.plot_importance(trained.table)))
         )
+    section.findings.extend(_importance_findings(exp, failed, trained))
     return section if section.tables else None
+
+
+def _importance_findings(exp: Experiment, failed: Any, trained: Any) -> list[str]:
+    out = []
+    if trained.table is not None and len(trained.table):
+        top = trained.table.iloc[0]
+        first = (
+            f"; first in {100 * top['ranked first']:.0f} % of bootstrap refits"
+            if "ranked first" in top
+            else ""
+        )
+        out.append(
+            f"Most important parameter: **{trained.table.index[0]}** "
+            f"({100 * top['importance']:.0f} % of the variance of {exp.metric} in fANOVA{first})."
+        )
+    if failed.table is not None and len(failed.table) > 1:  # one parameter: no news
+        out.append(f"What best predicts a trial that cannot train: **{failed.table.index[0]}**.")
+    return out
 
 
 def _divergence(exp: Experiment) -> Section | None:
@@ -153,15 +211,24 @@ def _divergence(exp: Experiment) -> Section | None:
     bounds = tables.stability_boundary(exp, fit)
     section = Section("Learning rate and divergence")
     overall = tables.boundary(points["lr"], points["diverged"])
+    if overall["diverged"]:
+        section.findings.append(
+            f"Stability boundary: SGD trained up to lr = {_fmt(overall['largest_stable_lr'])} "
+            f"and diverged from lr = {_fmt(overall['smallest_diverged_lr'])} on."
+        )
     section.text.append(
         f"{overall['diverged']} of {len(points)} trials diverged (loss, weights or gradients "
         f"reached nan/inf or passed 1e20). Largest stable lr: "
         f"{_fmt(overall['largest_stable_lr'])}; smallest diverging lr: "
         f"{_fmt(overall['smallest_diverged_lr'])}."
+        if overall["diverged"]
+        else f"None of the {len(points)} trials diverged, up to lr = "
+        f"{_fmt(float(points['lr'].max()))}, the largest tried."
     )
     exact = tables.stable_intervals(exp)
     if not exact.empty:
         spans = ", ".join(f"{_fmt(a)} … {_fmt(b)}" for a, b in exact.itertuples(index=False))
+        section.findings.append(f"Exact theory: the stable learning rates are {spans}.")
         pockets = " (more than one interval: stable pockets above the first limit)"
         section.text.append(
             "Exact theory: one epoch multiplies the distance to the fixed point by "
@@ -261,13 +328,17 @@ def _brute_force(exp: Experiment) -> Section | None:
 def _dynamics(exp: Experiment) -> Section | None:
     section = Section("Training dynamics")
     curves = tables.learning_curves(exp)
-    if not curves.empty:
-        section.figures.append(("learning_curves", plots.plot_learning_curves(curves)))
+    drawn = plots.plot_learning_curves(curves) if not curves.empty else None
+    if drawn is not None:
+        section.figures.append(("learning_curves", drawn))
         section.tables.append(("learning_curves", curves))
     history = tables.optimisation_history(exp)
     if len(history) > 1:
         section.figures.append(
-            ("optimisation_history", plots.figure_of(plots.plot_history(history, exp.metric)))
+            (
+                "optimisation_history",
+                plots.figure_of(plots.plot_history(history, exp.metric, exp.mode)),
+            )
         )
     parallel = tables.parallel_coordinates(exp)
     if not parallel.empty:
@@ -305,6 +376,7 @@ def _remedies(exp: Experiment) -> Section | None:
             )
         )
         section.text.extend(remedies.sentences(paired))
+        section.findings.extend(_remedy_finding(paired))
     dose = remedies.dose_response(exp, paired)
     if not dose.empty:
         section.figures.append(("dose_response", plots.plot_dose_response(dose)))
@@ -328,6 +400,21 @@ def _remedies(exp: Experiment) -> Section | None:
             "holds, so that the baseline overfits visibly and the remedies have a gap to close."
         )
     return section
+
+
+def _remedy_finding(paired: pd.DataFrame) -> list[str]:
+    """The remedy that raised validation accuracy most, with its paired interval."""
+    if "val_acc diff" not in paired or paired["val_acc diff"].isna().all():
+        return []
+    remedy = paired["val_acc diff"].idxmax()
+    row = paired.loc[remedy]
+    diff, low, high = (100 * row[f"val_acc {k}"] for k in ("diff", "low", "high"))
+    n = int(row["n_seeds"])
+    said = remedies.verdict(low, high, n)
+    return [
+        f"Remedy that helped most: **{remedy}**, validation accuracy {diff:+.1f} pts "
+        f"against the baseline (95 % CI {low:+.1f} to {high:+.1f} over {n} seeds; {said})."
+    ]
 
 
 def _conv(exp: Experiment) -> Section | None:
@@ -420,12 +507,18 @@ def md_text(text: str, bold: bool = False) -> str:
     return "**".join(_MD_SPECIAL.sub(r"\\\1", p) for p in parts)
 
 
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as it is shown: a meaningful index becomes a column, a 0..n one goes, and
+    a name on the columns (which pandas draws as an extra header row) is dropped."""
+    if frame.index.name or not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index()
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
 def _md_table(frame: pd.DataFrame) -> str:
-    frame = (
-        frame.reset_index()
-        if frame.index.name or not isinstance(frame.index, pd.RangeIndex)
-        else frame
-    )
+    frame = _plain(frame)
     header = "| " + " | ".join(md_text(str(c)) for c in frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
     rows = [
@@ -435,15 +528,53 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def _html_table(frame: pd.DataFrame) -> str:
+    frame = _plain(frame)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class='{'num' if _numeric(v) else 'txt'}'>{html.escape(_fmt(v))}</td>"
+            for v in row
+        )
+        + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _numeric(value: Any) -> bool:
+    """Whether a cell is a number (right-aligned); a bool is not."""
+    if isinstance(value, bool):
+        return False
+    kind = getattr(getattr(value, "dtype", None), "kind", "")
+    return isinstance(value, (int, float)) or kind in ("i", "u", "f")
+
+
+def _table_title(name: str) -> str:
+    return name.replace("_", " ")
+
+
 def _html_text(text: str) -> str:
     escaped = html.escape(text)
     return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
 
 
-CSS = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;
-padding:3px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%;display:block;
-margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:0.2em}"""
+CSS = """body{font-family:system-ui,sans-serif;max-width:1400px;margin:1.5em auto;
+padding:0 1.5em;color:#222;line-height:1.45}
+h1{margin-bottom:0.3em}h2{border-bottom:1px solid #ddd;padding-bottom:0.2em;margin-top:2em}
+.findings{background:#f4f8fc;border-left:4px solid #1f77b4;padding:0.6em 1.2em;margin:1em 0}
+.findings h2{margin:0.2em 0;border:0}.findings li{margin:0.3em 0}
+nav.toc{font-size:0.95em;margin:0.5em 0 1em}nav.toc a{margin-right:1.2em;white-space:nowrap}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1em;
+margin:1em 0}.figs figure{margin:0}.figs figure.wide{grid-column:1/-1}
+img{max-width:100%;height:auto;display:block}
+table{border-collapse:collapse;margin:0.5em 0 1.2em;font-size:0.9em}
+td,th{border:1px solid #ccc;padding:3px 8px}th{background:#f3f3f3;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums}td.txt{text-align:left}
+h3{font-size:1em;margin:1.2em 0 0.2em}p.csv{margin:0.3em 0}"""
+# A figure wider than this (inches) spans the whole row.
+WIDE_INCHES = 8.0
 
 
 def write_report(exp: Experiment, out: str | Path | None = None, fmt: str = "both") -> Path:
@@ -466,28 +597,60 @@ def write_sections(
     files: dict[str, bytes] = {}
     md = [f"# {md_text(title)}", ""]
     page = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
     ]
-    for section in sections:
+    findings = [f for section in sections for f in section.findings]
+    if findings:
+        md += ["## Key findings", "", *[f"- {md_text(f, bold=True)}" for f in findings], ""]
+        page.append(
+            "<section class='findings' id='key-findings'><h2>Key findings</h2><ul>"
+            + "".join(f"<li>{_html_text(f)}</li>" for f in findings)
+            + "</ul></section>"
+        )
+    anchors = _anchors(sections)
+    page.append(
+        "<nav class='toc'><b>Contents:</b> "
+        + "".join(f"<a href='#{a}'>{html.escape(s.title)}</a>" for s, a in anchors)
+        + "</nav>"
+    )
+    for section, anchor in anchors:
         md += [f"## {md_text(section.title)}", ""]
-        page.append(f"<h2>{html.escape(section.title)}</h2>")
+        page.append(f"<h2 id='{anchor}'>{html.escape(section.title)}</h2>")
         for text in section.text:
             md += [md_text(text, bold=True), ""]
             page.append(f"<p>{_html_text(text)}</p>")
-        for name, fig in section.figures:
+        figures = _drawn(section.figures)
+        if figures:
+            page.append("<div class='figs'>")
+        for name, fig in figures:
+            wide = fig.get_size_inches()[0] > WIDE_INCHES
             data = _png(fig)
             files[f"{_slug(name)}.png"] = data
             md += [f"![{md_text(name)}]({_slug(name)}.png)", ""]
+            alt = html.escape(_table_title(name))
             page.append(
-                f"<img alt='{html.escape(name)}' src='data:image/png;base64,"
-                f"{base64.b64encode(data).decode()}'>"
+                f"<figure{' class=wide' if wide else ''}><img alt='{alt}' "
+                f"src='data:image/png;base64,{base64.b64encode(data).decode()}'></figure>"
             )
+        if figures:
+            page.append("</div>")
         for name, frame in section.tables:
-            files[f"{_slug(name)}.csv"] = frame.to_csv().encode("utf-8")
-            md += [f"**{md_text(name.replace('_', ' '))}**", "", _md_table(frame), ""]
-            page.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>")
-            page.append(frame.to_html(float_format=lambda v: _fmt(float(v)), border=0, na_rep=""))
+            csv = f"{_slug(name)}.csv"
+            files[csv] = frame.to_csv().encode("utf-8")
+            label = _table_title(name)
+            if len(frame) > MAX_INLINE_ROWS:
+                md += [f"**{md_text(label)}**: {len(frame):,} rows in [{csv}]({csv})", ""]
+                page.append(
+                    f"<p class='csv'><b>{html.escape(label)}</b>: {len(frame):,} rows in "
+                    f"<a href='{csv}'>{csv}</a></p>"
+                )
+                continue
+            md += [f"**{md_text(label)}**", "", _md_table(frame), ""]
+            page.append(f"<h3>{html.escape(label)}</h3>")
+            page.append(_html_table(frame))
     page.append("</body></html>")
     if fmt in ("md", "both"):
         files["report.md"] = "\n".join(md).encode("utf-8")
@@ -496,3 +659,29 @@ def write_sections(
     publish(files, folder, owned)
     log.info("report in %s", folder)
     return folder
+
+
+def _anchors(sections: list[Section]) -> list[tuple[Section, str]]:
+    """Each section with a unique id for the table of contents."""
+    seen: set[str] = set()
+    out = []
+    for section in sections:
+        base = _slug(section.title).lower()
+        anchor, n = base, 2
+        while anchor in seen:
+            anchor, n = f"{base}-{n}", n + 1
+        seen.add(anchor)
+        out.append((section, anchor))
+    return out
+
+
+def _drawn(figures: list[tuple[str, Figure]]) -> list[tuple[str, Figure]]:
+    """The figures that draw something; an empty one is closed and left out."""
+    kept = []
+    for name, fig in figures:
+        if plots.has_data(fig):
+            kept.append((name, fig))
+        else:
+            log.info("report: figure %s has nothing to draw; left out", name)
+            plt.close(fig)
+    return kept

@@ -175,7 +175,7 @@ def param_effects(exp: Experiment, fidelity: Fidelity | None = None) -> dict[str
                 "diverged share": float(group["diverged"].mean()),
                 "invalid share": float(group["invalid"].mean()),
             }
-        effects[param] = pd.DataFrame.from_dict(rows, orient="index")
+        effects[param] = pd.DataFrame.from_dict(rows, orient="index").rename_axis(param)
     return effects
 
 

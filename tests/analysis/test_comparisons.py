@@ -233,7 +233,7 @@ def test_a_failing_section_is_left_out_with_a_note_not_the_report(tmp_path, monk
     monkeypatch.setattr(tables, "top_trials", broken)
     page = (write_report(exp, tmp_path / "out") / "index.html").read_text()
     assert "Left out: search tables" in page and "zero total variance" in page
-    assert "<h2>Summary</h2>" in page
+    assert "<h2 id='summary'>Summary</h2>" in page
 
 
 def test_a_report_failure_never_fails_the_finished_study(tmp_path, monkeypatch):

@@ -114,7 +114,7 @@ def test_report_is_self_contained_with_every_section(make_experiment, tmp_path):
     out = write_report(exp, tmp_path / "report")
     page = (out / "index.html").read_text()
     for title in ("Summary", "Overfitting remedies", "Training dynamics"):
-        assert f"<h2>{title}</h2>" in page
+        assert re.search(f"<h2 id='[a-z_.-]+'>{title}</h2>", page)
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
     assert len(images) >= 3
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)

@@ -120,7 +120,7 @@ def test_the_dashboard_serves_the_study_live_on_loopback_only(journal_folder):
 
 def test_without_the_extra_one_line_says_how_to_install_it(journal_folder, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails as if absent
-    code, out, err = run_cli(["dashboard", str(journal_folder)])
+    code, _, err = run_cli(["dashboard", str(journal_folder)])
     assert code == 2
     assert err == "error: study dashboard needs optuna-dashboard: " + (
         "pip install 'study-harness[dashboard]'\n"
