@@ -6,8 +6,9 @@ computed first (tables.py), then drawn (plots.py), then written here.
 The page reads at a glance (ARCHITECTURE.md, "The report"): the key findings first,
 each a sentence with its numbers, gathered from the sections that computed them;
 then a table of contents; figures two to a row where the page is wide enough, never
-an empty one; tables without pandas' index column, numbers formatted, and any table
-longer than MAX_INLINE_ROWS linked as its CSV rather than inlined.
+an empty one; tables without pandas' index column, numbers formatted, and per-epoch
+tables (the data behind the curves) or any table longer than MAX_INLINE_ROWS linked
+as their CSV rather than inlined.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ def _summary(exp: Experiment) -> Section:
         searched = ", ".join(
             f"{k}={_fmt(v)}" for k, v in s["best_config"].items() if k in exp.params
         )
+        if "variant" in exp.trials:
+            best_row = exp.trials[exp.trials["trial_id"].astype(str) == str(s["best_trial"])]
+            if len(best_row):
+                variant = f"variant {best_row['variant'].iloc[0]}"
+                searched = f"{variant}, {searched}" if searched else variant
         findings.append(
             f"Best: **{s['metric']} = {_fmt(s['best_value'])}** (trial {s['best_trial']})"
             + (f" with {searched}." if searched else ".")
@@ -117,7 +123,9 @@ def _summary(exp: Experiment) -> Section:
             "finish writing them)."
         )
     lines += [f"Warning: {w}" for w in exp.warnings]
+    # The statuses that occurred (the CSV, like experiment_folder.STATUSES, lists all).
     status = pd.DataFrame({"trials": s["statuses"]}).rename_axis("status")
+    status = status[status["trials"] > 0] if (status["trials"] > 0).any() else status
     return Section("Summary", lines, [("status_counts", status)], findings=findings)
 
 
@@ -295,8 +303,26 @@ def _lr_range(exp: Experiment) -> Section | None:
         "one-run estimate of where a sweep of fixed learning rates starts to diverge."
     )
     section.tables.append(("lr_range", summary))
+    if "suggested_lr" in summary and summary["suggested_lr"].notna().any():
+        section.findings.append(_lr_range_finding(summary))
     section.figures.append(("lr_range", plots.figure_of(plots.plot_lr_range(curves, summary))))
     return section
+
+
+def _lr_range_finding(summary: pd.DataFrame) -> str:
+    """Each range test's suggested lr (and where its loss blew up), named by what varies."""
+    keys = [c for c in summary.columns if c not in ("trial_id", "diverged_lr", "suggested_lr")]
+    parts = []
+    for _, row in summary.iterrows():
+        if row["suggested_lr"] != row["suggested_lr"]:
+            continue
+        said = f"lr {_fmt(float(row['suggested_lr']))}"
+        if "diverged_lr" in row and row["diverged_lr"] == row["diverged_lr"]:
+            said += f" (blew up from {_fmt(float(row['diverged_lr']))})"
+        if keys and len(summary) > 1:
+            said += " at " + ", ".join(f"{k}={_fmt(row[k])}" for k in keys)
+        parts.append(said)
+    return "LR range test: suggested " + "; ".join(parts) + "."
 
 
 def _brute_force(exp: Experiment) -> Section | None:
@@ -572,7 +598,8 @@ img{max-width:100%;height:auto;display:block}
 table{border-collapse:collapse;margin:0.5em 0 1.2em;font-size:0.9em}
 td,th{border:1px solid #ccc;padding:3px 8px}th{background:#f3f3f3;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}td.txt{text-align:left}
-h3{font-size:1em;margin:1.2em 0 0.2em}p.csv{margin:0.3em 0}"""
+h3{font-size:1em;margin:1.2em 0 0.2em}p.csv{margin:0.3em 0}
+.wide-table{overflow-x:auto;max-width:100%}"""
 # A figure wider than this (inches) spans the whole row.
 WIDE_INCHES = 8.0
 
@@ -641,7 +668,7 @@ def write_sections(
             csv = f"{_slug(name)}.csv"
             files[csv] = frame.to_csv().encode("utf-8")
             label = _table_title(name)
-            if len(frame) > MAX_INLINE_ROWS:
+            if len(frame) > MAX_INLINE_ROWS or "epoch" in frame.columns:  # curves: a CSV
                 md += [f"**{md_text(label)}**: {len(frame):,} rows in [{csv}]({csv})", ""]
                 page.append(
                     f"<p class='csv'><b>{html.escape(label)}</b>: {len(frame):,} rows in "
@@ -650,7 +677,7 @@ def write_sections(
                 continue
             md += [f"**{md_text(label)}**", "", _md_table(frame), ""]
             page.append(f"<h3>{html.escape(label)}</h3>")
-            page.append(_html_table(frame))
+            page.append(f"<div class='wide-table'>{_html_table(frame)}</div>")
     page.append("</body></html>")
     if fmt in ("md", "both"):
         files["report.md"] = "\n".join(md).encode("utf-8")

@@ -82,7 +82,9 @@ def open_storage(folder: Path) -> Any:
     from optuna.storages.journal import JournalFileBackend
 
     path = str(storage_path(folder))
-    lock: Any = FlockLock(path + ".lock")
+    # Not Optuna's own lock-file name: a plain optuna-dashboard (O_EXCL lock file) would
+    # take a lock file that is always there for a stale lock.
+    lock: Any = FlockLock(path + ".flock")
     return JournalStorage(JournalFileBackend(path, lock_obj=lock))
 
 
