@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -81,6 +82,48 @@ def plugin_runtime_env() -> dict[str, Any] | None:
     return {"env_vars": {trainables.PLUGINS_ENV: ",".join(names)}, "py_modules": modules}
 
 
+# How long a cluster address may take to accept a TCP connection. Ray's own connect
+# retries a missing GCS for minutes (measured: over 10 minutes of "Failed to connect
+# to GCS" lines), so an address that nothing answers at is refused here first.
+REACH_TIMEOUT_S = 5.0
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """The host and port an address names (``auto`` resolved as Ray resolves it); None
+    where it names none (a malformed address is Ray's to refuse, and to explain)."""
+    target = address
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+
+            target = canonicalize_bootstrap_address("auto") or ""
+        except Exception:  # no cluster recorded on this machine: Ray says so at once
+            return None
+    if target.startswith("ray://"):
+        target = target[len("ray://") :]
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def check_reachable(address: str) -> None:
+    """A one-line ClusterError, within REACH_TIMEOUT_S, when nothing listens at the
+    address; before Ray starts, so nothing is written."""
+    target = _host_port(address)
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__.replace("Error", " error").lower()
+        raise ClusterError(
+            f"--address {short(address)}: no Ray cluster answers at {target[0]}:{target[1]} "
+            f"({why}); start one with 'ray start --head', or leave out --address for a "
+            "private local Ray"
+        ) from None
+
+
 def connect(address: str | None) -> bool:
     """Make sure Ray is up; True when this call started it (and so should stop it).
 
@@ -98,34 +141,47 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     if address:
+        check_reachable(address)
         _use_token_if_available()
+    from .interrupts import deferred_sigint, raise_if_held
+
     try:
-        if address:
-            ray.init(
-                address=address,
-                logging_level=log_level(),
-                log_to_driver=False,
-                runtime_env=plugin_runtime_env(),
-            )
-        else:
-            ray.init(
-                # "local": always a new instance. Without it ray.init() would join a
-                # cluster started earlier with 'ray start' on this machine, if any.
-                address="local",
-                include_dashboard=False,
-                logging_level=log_level(),
-                log_to_driver=False,
-            )
+        with deferred_sigint() as held:
+            _init(ray, address)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {short(address)}" if address else "a local Ray instance"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ClusterError(f"could not start or reach {where}: {first}") from None
+    if held:  # a Ctrl-C while Ray started: stop it again, then let the interrupt through
+        with deferred_sigint():
+            ray.shutdown()
+        raise_if_held(held)
     if not token_auth_on():
         log.warning(
             "Ray's token authentication is off: its ports accept unauthenticated "
             "connections from the network (README, 'Security model')"
         )
     return True
+
+
+def _init(ray: Any, address: str | None) -> None:
+    """ray.init: joining ``address``, or a new private local instance."""
+    if address:
+        ray.init(
+            address=address,
+            logging_level=log_level(),
+            log_to_driver=False,
+            runtime_env=plugin_runtime_env(),
+        )
+    else:
+        ray.init(
+            # "local": always a new instance. Without it ray.init() would join a
+            # cluster started earlier with 'ray start' on this machine, if any.
+            address="local",
+            include_dashboard=False,
+            logging_level=log_level(),
+            log_to_driver=False,
+        )
 
 
 def token_auth_on() -> bool:
@@ -160,4 +216,8 @@ def session(address: str | None) -> Iterator[None]:
         if owned:
             import ray
 
-            ray.shutdown()
+            from .interrupts import deferred_sigint, raise_if_held
+
+            with deferred_sigint() as held:
+                ray.shutdown()
+            raise_if_held(held)

@@ -1,0 +1,141 @@
+"""Ctrl-C at any moment of a run: where the run stood, and what the user can do next.
+
+Ray Tune handles a SIGINT during the trials itself (it saves its state, and the
+runner raises :class:`~study.errors.Interrupted` with the folder). Anywhere else
+(while Python imports, while Ray starts, before the first trial, while the tables or
+the report are written) a ``KeyboardInterrupt`` reaches the command line, which
+asks :func:`hint` for one line naming the real folder, or saying there is nothing
+to resume. The runner keeps :data:`RUN` up to date as it goes.
+
+While Ray starts and stops, a SIGINT is held back until it is done
+(:func:`deferred_sigint`): an interrupt in the middle of ``ray.init`` has left a
+half-started core worker behind, which crashed the interpreter on the way out
+(issue 16: 'Segmentation fault', exit 139).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from experiment_folder import OPTUNA_FILE, SPEC_FILE, SUITE_FILE
+
+log = logging.getLogger(__name__)
+
+# What a study writes before its first trial: removed again after an interrupt there,
+# so the next run of the same name is not pushed to '<name>-2' by an empty study.
+OWN_EARLY_FILES = (SPEC_FILE, OPTUNA_FILE, OPTUNA_FILE + ".flock")
+
+
+@dataclass
+class Run:
+    """Where the current run stands: its suite folder (if any), the study folder being
+    run, and the phase: ``start`` (before a study folder), ``trials``, ``tables``,
+    ``report`` or ``done``."""
+
+    suite: Path | None = None
+    folder: Path | None = None
+    phase: str = "start"
+
+
+RUN = Run()
+
+
+def start() -> None:
+    RUN.suite, RUN.folder, RUN.phase = None, None, "start"
+
+
+def at(phase: str, folder: Path | None = None, suite: Path | None = None) -> None:
+    RUN.phase = phase
+    if folder is not None:
+        RUN.folder = folder
+    if suite is not None:
+        RUN.suite = suite
+
+
+def _resumable(folder: Path) -> bool:
+    """Whether Ray Tune has written the state ``study resume`` restores from."""
+    return (folder / "tuner.pkl").is_file() or any(folder.glob("experiment_state-*.json"))
+
+
+def _discard_if_only_ours(folder: Path) -> bool:
+    """Remove a study folder that holds nothing but what the study wrote before its first
+    trial (its spec, its empty Optuna journal); True when it is gone."""
+    try:
+        names = {p.name for p in folder.iterdir()}
+    except OSError:
+        return False
+    if not names <= set(OWN_EARLY_FILES):
+        return False
+    try:
+        for name in names:
+            (folder / name).unlink()
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+def hint() -> str:
+    """One line after a Ctrl-C: what was kept and what to run next."""
+    folder, suite = RUN.folder, RUN.suite
+    again = suite or folder
+    if folder is None:
+        if suite is not None and _discard_if_only_ours(suite):
+            return "interrupted before any study started: nothing was kept, nothing to resume"
+        if suite is not None:
+            return f"interrupted; continue with: study resume {suite}"
+        return "interrupted before any study started: nothing was written, nothing to resume"
+    if RUN.phase == "report":
+        return (
+            f"interrupted while writing the report; the results are in {folder}; "
+            f"write the report with: study analyze {folder}"
+        )
+    if RUN.phase == "done":
+        return f"interrupted; the results are in {again}"
+    if _resumable(folder):
+        return f"interrupted; results so far are in {again}; continue with: study resume {again}"
+    if suite is None and _discard_if_only_ours(folder):
+        return "interrupted before the first trial started: nothing was kept, nothing to resume"
+    if suite is not None:
+        _discard_if_only_ours(folder)
+        return f"interrupted; continue with: study resume {suite}"
+    return f"interrupted before the first trial started; {folder} holds only its spec"
+
+
+@contextlib.contextmanager
+def deferred_sigint() -> Iterator[list[int]]:
+    """Hold a SIGINT back for the block (Ray starting or stopping); it is raised as a
+    KeyboardInterrupt afterwards, by the caller (the list it yields says whether one
+    came). Only the main thread may handle signals: elsewhere nothing is held back."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def hold(signum: int, frame: Any) -> None:
+        got.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def raise_if_held(got: list[int]) -> None:
+    if got:
+        log.debug(
+            "a Ctrl-C held back while Ray started or stopped is raised now (pid %d)", os.getpid()
+        )
+        raise KeyboardInterrupt
+
+
+__all__ = ["RUN", "SUITE_FILE", "at", "deferred_sigint", "hint", "raise_if_held", "start"]
