@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import trainables
-from analysis.errors import AnalysisError
-from experiment_folder import SPEC_FILE, SUITE_FILE
+from .errors import Interrupted, NothingTrained, StudyError
 
-from .errors import Interrupted, StudyError
+# Only light modules above: the heavy ones (pandas, Ray, torch through a plugin) load
+# inside main's try, so a Ctrl-C while they load is caught like any other.
 
 log = logging.getLogger("study")
 EXIT_USAGE = 2
@@ -52,11 +51,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Hyperparameter studies of the seed's PyTorch models with Ray Tune and Optuna.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and Ray's logs")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     run = commands.add_parser("run", help="run a study from a YAML spec or a preset")
     run.add_argument(
-        "spec", metavar="SPEC_OR_PRESET", help="a spec file, or a name from 'study presets'"
+        "spec",
+        metavar="SPEC_OR_PRESET",
+        nargs="?",  # required; checked after --set, which may have taken it (see _run)
+        help="a spec file, or a name from 'study presets'",
     )
     run.add_argument("--name", help="experiment folder name (default: the spec's name)")
     run.add_argument(
@@ -67,10 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         "--set",
         dest="sets",
         action="append",
+        nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="fix a trainable config key (lr=0.1), or set a spec key "
-        "(scheduler.max_t=5); repeatable; values are YAML",
+        help="fix trainable config keys (lr=0.1), or set spec keys (num_samples=3, "
+        "scheduler.max_t=5); several after one --set, or repeated; values are YAML",
     )
     run.add_argument(
         "--address",
@@ -117,6 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--port", type=int, default=8080, help="default: 8080")
 
     commands.add_parser("presets", help="list the presets shipped with study")
+    for sub in commands.choices.values():  # --debug after the command works too
+        sub.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 
@@ -133,9 +140,13 @@ def _setup_logging(debug: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from trainables import parse_assignments
+    from trainables import gather_assignments, parse_assignments
 
     from .runner import run_study
+
+    args.sets, args.spec = gather_assignments(args.sets, args.spec)
+    if args.spec is None:
+        raise StudyError("study run: give a spec file or a preset (study presets lists them)")
 
     folder = run_study(
         args.spec,
@@ -162,6 +173,7 @@ def _study_folders(folder: Path) -> list[Path]:
     """A study folder, or the studies of a suite folder (its real sub-folders only:
     a link in an untrusted folder is not followed)."""
     from analysis.files import subfolders
+    from experiment_folder import SPEC_FILE, SUITE_FILE
 
     if (folder / SPEC_FILE).is_file() or not (folder / SUITE_FILE).is_file():
         return [folder]
@@ -182,7 +194,9 @@ def _analyze(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import analysis
 
-    out = analysis.write_comparison(args.experiments, args.out, args.format)
+    # A suite folder (as 'study run' prints it) stands for its studies.
+    folders = [f for e in args.experiments for f in _study_folders(Path(e))]
+    out = analysis.write_comparison(folders, args.out, args.format)
     print(out / ("report.md" if args.format == "md" else "index.html"))
     return 0
 
@@ -212,21 +226,46 @@ COMMANDS: dict[str, Any] = {
 }
 
 
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """The error classes that mean bad input (exit 2): each package's own. trainables'
+    and analysis' are there once their package was imported (neither can have raised
+    otherwise); they are not imported up front, which costs a second (pandas,
+    matplotlib) before main can catch a Ctrl-C."""
+    found: list[type[BaseException]] = [StudyError]
+    for module, name in (("trainables", "InvalidConfig"), ("analysis.errors", "AnalysisError")):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # 'study' alone: what it can do
+        parser.print_help()
+        return 0
     _setup_logging(args.debug)
     try:
+        import trainables
+
+        trainables.check_plugins()
         return int(COMMANDS[args.command](args))
     except Interrupted as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (StudyError, trainables.InvalidConfig, AnalysisError) as exc:
+    except NothingTrained as exc:  # the run itself failed: not bad input
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except _usage_errors() as exc:
         if args.debug:
             raise
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted; continue with: study resume EXPERIMENT_DIR", file=sys.stderr)
+    except KeyboardInterrupt:  # outside Ray Tune's own handling: say where the run stood
+        from .interrupts import hint
+
+        print(one_line(hint()), file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one line, with the way to the traceback
         if args.debug:

@@ -19,6 +19,11 @@ class ClusterError(StudyError):
     """Ray could not be started or reached, or lacks the resources a spec asks for."""
 
 
+class NothingTrained(StudyError):
+    """The study ran to its end but no trial trained (every one raised, say); its results
+    are written. The CLI exits 1: not bad input, a failed run."""
+
+
 class Interrupted(StudyError):
     """The study stopped before every trial finished (Ctrl-C); its tables are written and
     ``study resume`` finishes it."""

@@ -17,11 +17,11 @@ from typing import Any
 
 import yaml
 
-from experiment_folder import RAY_UNFINISHED, SPEC_FILE, SUITE_FILE
+from experiment_folder import RAY_UNFINISHED, SPEC_FILE, SUITE_FILE, TRIALS_FILE
 from trainables import InvalidConfig
 
-from . import cluster, ledger, records, trust, tuning
-from .errors import Interrupted, SpecError, StudyError
+from . import cluster, interrupts, ledger, records, trust, tuning
+from .errors import Interrupted, NothingTrained, SpecError, StudyError
 from .loading import load_raw, read_yaml, spec_from_raw, suite_specs
 from .plan import make_plan, resolve_resources
 from .spec import Resources, Spec, build_spec, check_gpu, check_name, parse_resources
@@ -51,6 +51,7 @@ def _resources(spec: Spec, gpus_per_trial: float | None) -> Resources:
 def _finish(results: Any, spec: Spec, folder: Path, started: float, report: bool) -> Path:
     """Write the tables, the wall time, the summary and the report; raise Interrupted when
     trials were left unfinished (after writing everything)."""
+    interrupts.at("tables", folder)
     trials, history = records.build_tables(
         results,
         spec,
@@ -59,12 +60,15 @@ def _finish(results: Any, spec: Spec, folder: Path, started: float, report: bool
         ledger.read_invalid(folder),
     )
     records.write_tables(folder, trials, history)
+    records.clean_error_files(trials)
     _close_out_optuna(folder, trials)
     records.add_wall_time(folder, time.monotonic() - started)
-    counts = records.log_summary(trials, spec, time.monotonic() - started)
-    log.info("results in %s", folder)
-    if report:
+    counts = records.log_summary(trials, spec, time.monotonic() - started, history)
+    # (The folder itself is the command's last line: not logged here as well.)
+    if report and len(trials) > counts["unfinished"]:  # something ran: a report to write
+        interrupts.at("report", folder)
         write_report(folder)
+    interrupts.at("done", folder)
     if counts["unfinished"]:
         raise Interrupted(folder, counts["unfinished"])
     if len(trials) and counts["invalid"] == len(trials):
@@ -72,6 +76,14 @@ def _finish(results: Any, spec: Spec, folder: Path, started: float, report: bool
         raise StudyError(
             f"no valid config among {len(trials)} proposals; the results are in {folder}; "
             f"most common reason: {reason}"
+        )
+    if counts["error"] and counts["error"] + counts["invalid"] == len(trials):
+        errors = trials.loc[trials["status"] == "error", "reason"].astype(str)
+        reason = errors.value_counts().index[0] if len(errors) else ""
+        log.info("no trial trained: all %d trial(s) raised an error", counts["error"])
+        raise NothingTrained(
+            f"no trial trained: {counts['error']} of {len(trials)} trial(s) raised an error; "
+            f"the results are in {folder}; most common reason: {reason}"
         )
     return folder
 
@@ -126,6 +138,7 @@ def run_study(
     suite, the folder holding one experiment folder per study); with ``report`` each
     study's folder gets ``report/index.html`` and ``report/report.md``.
     """
+    interrupts.start()
     raw, found_as = load_raw(spec_or_path)
     if gpus_per_trial is not None:
         gpus_per_trial = float(check_gpu(gpus_per_trial, "--gpus-per-trial"))
@@ -136,6 +149,7 @@ def run_study(
             _check_data(spec, address)
         folder = experiment_dir(root, check_name(name or raw.get("name") or found_as or "suite"))
         folder.mkdir(parents=True)
+        interrupts.at("start", suite=folder)
         suite = {"suite": [s.to_dict() for s in specs], "description": raw.get("description", "")}
         (folder / SUITE_FILE).write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
         with cluster.session(address):
@@ -173,6 +187,7 @@ def _run_one(
     started = time.monotonic()
     resources = _resources(spec, gpus_per_trial)
     plan = make_plan(spec, resources)
+    interrupts.at("trials", folder)
     records.write_spec(folder, spec, {"address": address, "resources": vars(resources)})
     log.info(
         "study %s: %s, %s search, %s scheduler, num_samples=%d -> %s",
@@ -199,7 +214,9 @@ def resume_study(
     can run code: a folder that another user owns or may write is refused
     (trust.check_owned). Everything is checked before Ray starts."""
     folder = Path(experiment).resolve()
+    interrupts.start()
     if (folder / SUITE_FILE).is_file():
+        interrupts.at("start", suite=folder)
         trust.check_owned(folder)
         raw = read_yaml(folder / SUITE_FILE)
         specs = [build_spec(part) for part in (raw or {}).get("suite", [])]
@@ -208,6 +225,9 @@ def resume_study(
             for spec in specs
             if (folder / spec.name / SPEC_FILE).is_file()
         }
+        if len(started) == len(specs) and all(_finished(folder / name) for name in started):
+            log.info("nothing to resume: every study of %s finished; results in it", folder)
+            return folder
         with cluster.session(address):
             for spec in specs:
                 child = folder / spec.name
@@ -219,8 +239,27 @@ def resume_study(
     if not (folder / SPEC_FILE).is_file():
         raise StudyError(f"{folder}: not a study folder (no {SPEC_FILE} or {SUITE_FILE})")
     spec, resources = _prepare_resume(folder)
+    if _finished(folder):
+        log.info(
+            "nothing to resume: every trial of %s finished; its results and report are in it",
+            folder,
+        )
+        return folder
     with cluster.session(address):
         return _resume_one(folder, spec, resources, report)
+
+
+def _finished(folder: Path) -> bool:
+    """Whether a study ended and wrote its tables: trials.csv is there and Ray's state
+    has no trial left to run. (A study killed before it wrote trials.csv is unfinished,
+    whatever Ray's state says: resuming writes the tables.)"""
+    if not (folder / TRIALS_FILE).is_file():
+        return False
+    try:
+        statuses = tuning.ray_statuses(folder)
+    except Exception:  # Ray's state unreadable: let the resume repair it and say why
+        return False
+    return bool(statuses) and not set(statuses.values()) & set(RAY_UNFINISHED)
 
 
 def _prepare_resume(folder: Path) -> tuple[Spec, Resources | None]:
@@ -243,6 +282,7 @@ def _resume_one(folder: Path, spec: Spec, resources: Resources | None, report: b
     started = time.monotonic()
     resources = resources or _resources(spec, None)
     plan = make_plan(spec, resources)
+    interrupts.at("trials", folder)
     ledger.repair_state(folder)
     log.info("resuming %s", folder)
     results = tuning.fit_restored(folder, plan, resources)
