@@ -19,7 +19,7 @@ from trainables.config import NumberLoader, short
 
 from . import presets
 from .errors import SpecError
-from .spec import Spec, build_spec
+from .spec import TOP_KEYS, Spec, build_spec
 
 MAX_SPEC_BYTES = 1_000_000  # a spec file; presets are about 1 KB
 
@@ -80,12 +80,27 @@ def read_yaml(path: Path) -> Any:
     return document
 
 
+# Top-level keys that are YAML scratch space (for anchors: ``x-base: &base {...}``), as
+# in docker-compose files: dropped before validation.
+SCRATCH_PREFIX = "x-"
+# Spec keys that --set KEY=VALUE sets by name (the others are mappings: a.b=v).
+SET_BY_NAME = tuple(k for k in TOP_KEYS if k not in ("config", "space", "variants"))
+
+
+def without_scratch(raw: Mapping[Any, Any]) -> dict[Any, Any]:
+    """The spec without its ``x-`` keys."""
+    return {k: v for k, v in raw.items() if not str(k).startswith(SCRATCH_PREFIX)}
+
+
 def apply_overrides(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply ``--set`` values: ``key=v`` fixes a trainable config key (and stops searching it);
-    ``a.b=v`` sets spec key ``b`` inside ``a`` (``scheduler.max_t=5``)."""
+    """Apply ``--set`` values: ``key=v`` fixes a trainable config key (and stops searching it),
+    or sets a top-level spec key (``num_samples``, ``time_budget_s``...); ``a.b=v`` sets
+    spec key ``b`` inside ``a`` (``scheduler.max_t=5``)."""
     out = copy.deepcopy(dict(raw))
     for key, value in sets.items():
-        if "." in key:
+        if key in SET_BY_NAME:
+            out[key] = value
+        elif "." in key:
             *parents, leaf = key.split(".")
             node = out
             for part in parents:
@@ -137,14 +152,24 @@ def spec_from_raw(raw: Any, sets: Mapping[str, Any] | None, num_samples: int | N
         raise SpecError(f"spec: must be a mapping, got {type(raw).__name__}")
     if "suite" in raw:
         raise SpecError("spec: this is a suite of studies; run it with study run / run_study")
-    raw = apply_overrides(raw, sets or {})
+    raw = apply_overrides(without_scratch(raw), sets or {})
     if num_samples is not None:
         raw["num_samples"] = num_samples
     config = raw.get("config")
     if isinstance(config, dict) and isinstance(config.get("data_root"), str):
         # Ray runs each trial in its own folder: a relative path would point elsewhere.
         config["data_root"] = str(Path(config["data_root"]).expanduser().resolve())
-    return build_spec(raw)
+    try:
+        return build_spec(raw)
+    except SpecError as exc:
+        for key in sets or {}:
+            if str(exc).startswith(f"config.{key}:") and "has no config key" in str(exc):
+                raise SpecError(
+                    f"--set {key}: {str(exc).split(': ', 1)[1]}; --set also takes the spec "
+                    f"keys {', '.join(SET_BY_NAME)} by name, and nested ones by path "
+                    "(scheduler.max_t=5)"
+                ) from None
+        raise
 
 
 def suite_specs(
@@ -152,6 +177,7 @@ def suite_specs(
 ) -> list[Spec]:
     """The studies of a suite, validated: each part is a spec, or ``{preset: NAME, ...}`` with
     spec keys that replace the preset's (``config`` is merged key by key)."""
+    raw = without_scratch(raw)
     parts = raw.get("suite")
     unknown = [k for k in raw if k not in ("suite", "name", "description")]
     if unknown:
@@ -178,7 +204,11 @@ def suite_specs(
                     base[key] = value
         else:
             base = dict(part)
-        specs.append(spec_from_raw(base, sets, num_samples))
+        try:
+            specs.append(spec_from_raw(base, sets, num_samples))
+        except SpecError as exc:
+            label = part.get("preset") or part.get("name") or ""
+            raise SpecError(f"suite[{i}] ({str(label)[:60]}): {exc}") from None
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise SpecError(f"suite: study names must differ, got {names}")

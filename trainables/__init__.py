@@ -11,13 +11,22 @@ trainable reports once more with ``diverged: True`` and the last finite values.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .common import OVERFLOW_LOSS, Checkpointer, MemoryCheckpointer, Metrics, Report
-from .config import DataUnavailable, InvalidConfig, describe, parse_assignments, short
+from .config import (
+    DataUnavailable,
+    InvalidConfig,
+    describe,
+    gather_assignments,
+    parse_assignments,
+    short,
+)
 from .metrics import (
     BASE_METRICS,
     LR_RANGE_METRICS,
@@ -47,6 +56,8 @@ __all__ = [
     "Metrics",
     "Report",
     "TrainableInfo",
+    "check_plugins",
+    "gather_assignments",
     "get",
     "metric_facts",
     "parse_assignments",
@@ -172,12 +183,40 @@ def plugin_modules() -> list[str]:
     return [m for m in (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",")) if m]
 
 
+_PLUGIN_ERRORS: list[str] = []
+
+
 def _load_plugins() -> None:
     """Import the modules named in $STUDY_HARNESS_TRAINABLES; each registers its
     trainables. Local Ray workers inherit the variable; on a cluster that ``study`` joins,
-    the driver ships it and the modules (study.cluster.plugin_runtime_env)."""
+    the driver ships it and the modules (study.cluster.plugin_runtime_env).
+
+    A module is looked for as ``python -m`` would: on sys.path, then in the current
+    folder (a console script's sys.path lacks it). One that cannot be imported is
+    remembered, not raised here (this runs on import): :func:`check_plugins` says so
+    in one line."""
     for module in plugin_modules():
-        importlib.import_module(module)
+        try:
+            if importlib.util.find_spec(module.split(".")[0]) is None and (
+                os.getcwd() not in sys.path
+            ):
+                sys.path.append(os.getcwd())
+            importlib.import_module(module)
+        except Exception as exc:  # the module, or something it imports, is missing or broken
+            missing = isinstance(exc, ModuleNotFoundError) and exc.name == module.split(".")[0]
+            why = (
+                "no such module in the current folder or on sys.path"
+                if missing
+                else f"importing it failed: {type(exc).__name__}: {str(exc)[:160]}"
+            )
+            _PLUGIN_ERRORS.append(f"${PLUGINS_ENV}: module {module[:100]!r}: {why}")
+
+
+def check_plugins() -> None:
+    """InvalidConfig (one line) if a module named in $STUDY_HARNESS_TRAINABLES did not
+    import."""
+    if _PLUGIN_ERRORS:
+        raise InvalidConfig(_PLUGIN_ERRORS[0])
 
 
 def get(name: str) -> TrainableInfo:

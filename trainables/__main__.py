@@ -7,7 +7,15 @@ import logging
 import sys
 from typing import Any
 
-from . import REGISTRY, InvalidConfig, config_help, get, parse_assignments
+from . import (
+    REGISTRY,
+    InvalidConfig,
+    check_plugins,
+    config_help,
+    gather_assignments,
+    get,
+    parse_assignments,
+)
 
 
 def _format(metrics: dict[str, Any]) -> str:
@@ -26,13 +34,20 @@ def main(argv: list[str] | None = None) -> int:
         "--set",
         dest="sets",
         action="append",
+        nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="config value (repeatable), e.g. --set lr=0.1",
+        help="config values, e.g. --set lr=0.1 epochs=3 (repeatable)",
     )
     parser.add_argument("--keys", action="store_true", help="list the config keys of NAME")
     args = parser.parse_args(argv)
+    args.sets, args.name = gather_assignments(args.sets, args.name)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        check_plugins()
+    except InvalidConfig as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.name is None:
         for name, info in REGISTRY.items():
             print(f"{name:16} {info.summary}")

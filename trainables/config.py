@@ -144,7 +144,7 @@ def parse_config(cls: type[C], config: Mapping[str, Any] | None, trainable: str)
 
 def _type_name(tp: Any) -> str:
     if tp is Any or tp is object:
-        return "any"
+        return "see allowed"  # checked by the key's own check (its doc says what it takes)
     if isinstance(tp, type):
         return tp.__name__
     return str(tp).replace("typing.", "")
@@ -263,6 +263,8 @@ def describe(cls: type) -> list[dict[str, Any]]:
             allowed = ", ".join(repr(c) for c in meta["choices"])
         elif meta.get("low") is not None or meta.get("high") is not None:
             allowed = _range_text(f.name, meta)
+        elif hints[f.name] is Any:  # a key with a check of its own: its doc says what it takes
+            allowed = str(meta.get("doc", ""))
         else:
             allowed = ""
         rows.append(
@@ -292,6 +294,18 @@ def check_value(cls: type, trainable: str, key: str, value: Any) -> str | None:
     except InvalidConfig as exc:
         return str(exc)
     return None
+
+
+def gather_assignments(
+    groups: list[list[str]], positional: str | None
+) -> tuple[list[str], str | None]:
+    """``--set`` values as the command lines take them: several after one flag
+    (``--set a=1 b=2``) or the flag repeated. A last value without ``=`` when the
+    positional argument is missing is that argument (``--set lr=0.1 linear_w``)."""
+    items = [item for group in groups for item in group]
+    if positional is None and items and "=" not in items[-1]:
+        positional = items.pop()
+    return items, positional
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:
