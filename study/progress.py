@@ -76,6 +76,10 @@ class TrialLines(tune.Callback):
 
     def _reset(self) -> None:
         self.done = 0
+        # trial_id -> (objective, metric, epoch) at its best epoch so far: the value the
+        # line, the summary and the report all show (experiment_folder.metric_values).
+        self.best_epoch: dict[str, tuple[float, Any, Any]] = {}
+        self.lined: set[str] = set()  # trials whose line was logged
         self.counts: Counter[str] = Counter()
         self.best: float | None = None
         self.bar: Any = None
@@ -101,6 +105,13 @@ class TrialLines(tune.Callback):
             self.bar = tqdm(total=self.total, unit="trial", dynamic_ncols=True, file=sys.stderr)
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        # Trials ended with the experiment (the time budget ran out) get their line too.
+        for trial in trials:
+            if trial.trial_id not in self.lined and trial.status == "TERMINATED":
+                if trial.last_result:
+                    self._line(trial, "stopped", "the time budget ran out")
+                else:
+                    self._line(trial, "stopped", "not started before the time budget ran out")
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -146,12 +157,41 @@ class TrialLines(tune.Callback):
             _duration(left) if finished < self.total else "0s",
         )
 
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
+        objective = result.get("objective")
+        if not isinstance(objective, (int, float)) or result.get("status") == "diverged":
+            return
+        seen = self.best_epoch.get(trial.trial_id)
+        if seen is None or (objective > seen[0] if self.mode == "max" else objective < seen[0]):
+            self.best_epoch[trial.trial_id] = (
+                float(objective),
+                result.get(self.metric),
+                result.get("epoch"),
+            )
+
+    def _shown(self, trial: Any, status: str) -> tuple[Any, str]:
+        """The trial's value at its best epoch and how the line shows it (with the final
+        value when that differs)."""
+        result = trial.last_result or {}
+        final, final_epoch = result.get(self.metric), result.get("epoch", "-")
+        best = self.best_epoch.get(trial.trial_id)
+        if status in ("diverged", "invalid", "error") or best is None:
+            text = f"{self.metric}={_fmt(final)}" if final is not None else f"{self.metric}=-"
+            return None, f"{text} epoch={final_epoch}"
+        _, value, epoch = best
+        text = f"{self.metric}={_fmt(value)} at epoch {epoch}"
+        if epoch != final_epoch:
+            text += f" (final {_fmt(final)} at epoch {final_epoch})"
+        return value, text
+
     def _line(self, trial: Any, status: str, extra: str = "") -> None:
+        self.lined.add(trial.trial_id)
         self.done += 1
         self.counts[status] += 1
         result = trial.last_result or {}
-        value = result.get(self.metric)
-        shown = f"{self.metric}={_fmt(value)}" if value is not None else f"{self.metric}=-"
+        value, shown = self._shown(trial, status)
         config = decode_params(self.space, self.variants, trial.config)
         params = " ".join(f"{k}={_fmt(config[k])}" for k in self.params if k in config)
         extra = extra or result.get("reason") or result.get("divergence") or ""
@@ -162,11 +202,10 @@ class TrialLines(tune.Callback):
             if better and math.isfinite(value):
                 self.best = float(value)
         log.info(
-            "trial %s %-13s %s epoch=%s %s%s",
+            "trial %s %-13s %s %s%s",
             trial.trial_id,
             status,
             shown,
-            result.get("epoch", "-"),
             params,
             f"  ({extra})" if extra else "",
         )

@@ -28,6 +28,7 @@ import yaml
 
 import trainables
 from experiment_folder import (
+    ANSI,
     BEST_PREFIX,
     CONFIG_PREFIX,
     ERROR_FILE,
@@ -46,6 +47,7 @@ from experiment_folder import (
     first_trial_config,
     metric_values,
     status_counts,
+    strip_ansi,
 )
 
 from .spec import Spec
@@ -114,7 +116,10 @@ def _status(
         return str(status), str(last.get("reason") or last.get("divergence") or "")
     if not last:
         return "stopped", "did not report"
-    return "stopped", f"stopped by the scheduler or time budget after epoch {last.get('epoch')}"
+    epoch = last.get("epoch")
+    if epoch is None:
+        return "stopped", "stopped by the scheduler or time budget before its first epoch ended"
+    return "stopped", f"stopped by the scheduler or time budget after epoch {epoch}"
 
 
 def _best_row(history: pd.DataFrame, mode: str) -> pd.Series | None:
@@ -271,6 +276,23 @@ def build_tables(
     return trials, history
 
 
+def clean_error_files(trials: pd.DataFrame) -> None:
+    """Ray's error.txt of each failed trial, without the terminal colour codes Ray writes
+    into it (a file is for reading in an editor). Only regular files are rewritten."""
+    if trials.empty or "error_file" not in trials:
+        return
+    for name in trials["error_file"].dropna().astype(str):
+        path = Path(name)
+        if not name or path.is_symlink() or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if ANSI.search(text):
+                write_atomic(path, strip_ansi(text).encode("utf-8"))
+        except OSError as exc:
+            log.debug("left %s as Ray wrote it: %s", path, exc)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all, never through a link: the bytes go to a new
     file (O_EXCL, a name only this call knows) that then replaces ``path`` itself."""
@@ -314,8 +336,20 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def log_summary(trials: pd.DataFrame, spec: Spec, seconds: float) -> dict[str, int]:
-    """Log the status counts and the best trial; returns the counts."""
+def _best_epoch(history: pd.DataFrame, trial_id: str, mode: str) -> Any:
+    """The epoch at which a trial's objective was best (its best/ values are from there)."""
+    if history.empty or not {"trial_id", "objective", "epoch"} <= set(history.columns):
+        return None
+    rows = history[history["trial_id"].astype(str) == trial_id]
+    best = _best_row(rows, mode)
+    return None if best is None else best["epoch"]
+
+
+def log_summary(
+    trials: pd.DataFrame, spec: Spec, seconds: float, history: pd.DataFrame | None = None
+) -> dict[str, int]:
+    """Log the status counts and the best trial (its value at its best epoch, the rule
+    the trial lines and the report use too); returns the counts."""
     counts = status_counts(trials)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     log.info("%d trials in %.1f s: %s", len(trials), seconds, summary or "none")
@@ -325,5 +359,7 @@ def log_summary(trials: pd.DataFrame, spec: Spec, seconds: float) -> dict[str, i
             f"{k}={_fmt(best[CONFIG_PREFIX + k])}" for k in spec.space if CONFIG_PREFIX + k in best
         )
         value = float(metric_values(trials.loc[[best.name]], spec.metric).iloc[0])
-        log.info("best trial %s: %s=%.4g %s", best["trial_id"], spec.metric, value, params)
+        at = _best_epoch(history, str(best["trial_id"]), spec.mode) if history is not None else None
+        where = f" at epoch {int(float(str(at)))}" if str(at).replace(".", "").isdigit() else ""
+        log.info("best trial %s: %s=%.4g%s %s", best["trial_id"], spec.metric, value, where, params)
     return counts

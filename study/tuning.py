@@ -38,11 +38,13 @@ def _run_config(spec: Spec, folder: Path) -> Any:
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+    from .budget import FirstTrialBudget
     from .durability import DurableRecords
     from .progress import TrialLines
 
     return tune.RunConfig(
         name=folder.name,
+        stop=FirstTrialBudget(spec.time_budget_s) if spec.time_budget_s else None,
         storage_path=str(folder.parent.resolve()),
         verbose=0,
         callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), DurableRecords(), TrialLines(spec)],
@@ -65,7 +67,6 @@ def fit(spec: Spec, folder: Path, plan: TrialPlan, resources: Resources, cpus: f
             num_samples=spec.num_samples,
             search_alg=make_searcher(spec, max_concurrent, plan, folder),
             scheduler=make_scheduler(spec),
-            time_budget_s=spec.time_budget_s,
             # One worker process runs trial after trial: no process start-up per
             # trial, and a data set loaded once per worker (ARCHITECTURE.md, "Facts":
             # 3 s -> 0.25 s per trivial trial).
