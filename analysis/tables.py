@@ -140,6 +140,15 @@ def _bins(exp: Experiment, param: str, values: pd.Series) -> pd.Series:
     return pd.cut(numeric, edges, include_lowest=True, labels=labels)
 
 
+def _natural(label: str) -> tuple[float, str]:
+    """Numbers by value (16, 64, 256, not 16, 256, 64), then text."""
+    try:
+        value = float(label)
+    except ValueError:
+        return math.inf, label
+    return (value, "") if value == value else (math.inf, label)
+
+
 def param_effects(exp: Experiment, fidelity: Fidelity | None = None) -> dict[str, pd.DataFrame]:
     """Per searched parameter: trials, the metric's mean with a 95 % interval and its best
     per value or bin, all at one fidelity (the ``at_epoch`` column: analysis.fidelity),
@@ -175,6 +184,8 @@ def param_effects(exp: Experiment, fidelity: Fidelity | None = None) -> dict[str
                 "diverged share": float(group["diverged"].mean()),
                 "invalid share": float(group["invalid"].mean()),
             }
+        if not isinstance(groups.dtype, pd.CategoricalDtype):  # bins keep their own order
+            rows = {k: rows[k] for k in sorted(rows, key=_natural)}
         effects[param] = pd.DataFrame.from_dict(rows, orient="index").rename_axis(param)
     return effects
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -187,9 +188,17 @@ def too_large(document: Any, cap: int = MAX_DOCUMENT_VALUES) -> bool:
     return False
 
 
+# A terminal's colour and cursor codes (Ray colours the tracebacks it writes to error.txt).
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
 def error_line(text: str, limit: int = 300) -> str:
     """One line for the tables: the last 'Type: message' line of a traceback."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    lines = [line.strip() for line in strip_ansi(str(text)).splitlines() if line.strip()]
     for line in reversed(lines):
         if ":" in line and not line.startswith(("File ", "^")):
             return line[:limit]

@@ -124,7 +124,9 @@ def close_out(folder: Path, trials: pd.DataFrame) -> int:
             study.tell(trial, told, state=state)
         ended += 1
     if ended:
-        log.info("%d trial(s) still running in the Optuna journal, ended as trials.csv says", ended)
+        log.debug(
+            "%d trial(s) still running in the Optuna journal, ended as trials.csv says", ended
+        )
     return ended
 
 
