@@ -25,13 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiment_folder import OPTUNA_FILE, SPEC_FILE, SUITE_FILE
-
 log = logging.getLogger(__name__)
-
-# What a study writes before its first trial: removed again after an interrupt there,
-# so the next run of the same name is not pushed to '<name>-2' by an empty study.
-OWN_EARLY_FILES = (SPEC_FILE, OPTUNA_FILE, OPTUNA_FILE + ".flock")
 
 
 @dataclass
@@ -67,12 +61,19 @@ def _resumable(folder: Path) -> bool:
 
 def _discard_if_only_ours(folder: Path) -> bool:
     """Remove a study folder that holds nothing but what the study wrote before its first
-    trial (its spec, its empty Optuna journal); True when it is gone."""
+    trial (its spec, its empty Optuna journal), so that the next run of the same name is
+    not pushed to '<name>-2' by an empty study; True when it is gone."""
+    # Imported here, not at the top: this module must import after a Ctrl-C that cut
+    # pandas' import short (experiment_folder imports pandas); a folder exists only once
+    # the runner got far past that.
+    from experiment_folder import OPTUNA_FILE, SPEC_FILE
+
+    own_early_files = (SPEC_FILE, OPTUNA_FILE, OPTUNA_FILE + ".flock")
     try:
         names = {p.name for p in folder.iterdir()}
     except OSError:
         return False
-    if not names <= set(OWN_EARLY_FILES):
+    if not names <= set(own_early_files):
         return False
     try:
         for name in names:
@@ -138,4 +139,4 @@ def raise_if_held(got: list[int]) -> None:
         raise KeyboardInterrupt
 
 
-__all__ = ["RUN", "SUITE_FILE", "at", "deferred_sigint", "hint", "raise_if_held", "start"]
+__all__ = ["RUN", "at", "deferred_sigint", "hint", "raise_if_held", "start"]

@@ -160,7 +160,7 @@ class TrialLines(tune.Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
-        objective = result.get("objective")
+        objective = result.get("objective", result.get(self.metric))
         if not isinstance(objective, (int, float)) or result.get("status") == "diverged":
             return
         seen = self.best_epoch.get(trial.trial_id)
@@ -175,6 +175,8 @@ class TrialLines(tune.Callback):
         """The trial's value at its best epoch and how the line shows it (with the final
         value when that differs)."""
         result = trial.last_result or {}
+        if result:  # the last result is an epoch too (and may be the only one seen)
+            self.on_trial_result(0, [], trial, result)
         final, final_epoch = result.get(self.metric), result.get("epoch", "-")
         best = self.best_epoch.get(trial.trial_id)
         if status in ("diverged", "invalid", "error") or best is None:

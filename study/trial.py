@@ -83,7 +83,9 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     checkpointer = RayCheckpointer() if plan.checkpoint and info.checkpoints else None
     epochs = full.get("epochs") or _default_epochs(info)
     # The config as run, sent once per run of the trial (not with every epoch).
-    ran_with = {TRIAL_CONFIG: json.dumps(full, default=str)}
+    # Defaults included: trials.csv's config/ columns list every key as the trial ran it.
+    defaults = {row["key"]: row["default"] for row in trainables.config_help(plan.trainable)}
+    ran_with = {TRIAL_CONFIG: json.dumps({**defaults, **full}, default=str)}
 
     def report(metrics: dict[str, Any]) -> None:
         status = epoch_status(metrics, epochs)

@@ -53,7 +53,7 @@ def test_presets_lists_every_preset():
         ),
         (
             ["run", "lr-divergence", "--set", "momentum=0.9"],
-            "config.momentum: linear_w has no config key",
+            "--set momentum: linear_w has no config key",
         ),
         (["run", "lr-divergence", "--name", "../x"], "is not a safe folder name"),
         (["run", "lr-divergence", "--set", "novalue"], "expected key=value"),

@@ -447,6 +447,12 @@ def test_the_folder_is_printed_once(ray_address, tmp_path):
     assert lines[-1] == str(folder)
     assert [line for line in lines if line.strip() == str(folder)] == [str(folder)]
     assert not any(line.startswith("results in") for line in lines)
+    # trials.csv's config/ columns hold every key the trial ran with, defaults included.
+    import trainables
+
+    columns = set(pd.read_csv(folder / "trials.csv").columns)
+    keys = {row["key"] for row in trainables.config_help("loss_landscape")}
+    assert {f"config/{k}" for k in keys} <= columns
 
 
 def test_batch_sizes_sort_as_numbers(tmp_path):
