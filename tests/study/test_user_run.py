@@ -173,7 +173,10 @@ def test_a_study_whose_trials_all_error_exits_1_with_the_reason(ray_address, tmp
     assert err.startswith("error: no trial trained: 2 of 2 trial(s) raised an error; ")
     assert "most common reason: RuntimeError: flaky failed on purpose at epoch 1" in err
     assert "no trial trained: all 2 trial(s) raised an error" in out
-    assert (tmp_path / "st" / "fail" / "trials.csv").is_file()  # the results stay
+    trials = pd.read_csv(tmp_path / "st" / "fail" / "trials.csv")  # the results stay
+    for error_file in trials["error_file"]:  # Ray's traceback, without colour codes
+        text = Path(error_file).read_text()
+        assert "RuntimeError: flaky failed on purpose" in text and "\x1b[" not in text
 
 
 # --- 4. your own trainable from the current folder; an unknown module -------------------
@@ -293,6 +296,18 @@ def test_trials_the_budget_ended_get_their_line_and_a_reason_without_none(caplog
     assert "trial t2 stopped" in caplog.text and "not started before the time budget" in caplog.text
     status, reason = records._status({"status": "running"}, None, "TERMINATED")
     assert status == "stopped" and "None" not in reason
+
+
+def test_a_time_budget_study_lines_every_trial_and_counts_from_the_first(ray_address, tmp_path):
+    sets = ["time_budget_s=2", "epochs=1000000", "num_samples=4"]
+    where = ["--storage", str(tmp_path), "--address", ray_address, "--no-report"]
+    code, out, err = run_cli(["run", "lr-divergence", "--set", *sets, *where])
+    assert code == 0, err
+    trials = pd.read_csv(tmp_path / "lr-divergence" / "trials.csv")
+    assert len(trials) >= 1 and (trials["epochs"] > 0).all()  # the budget left them time
+    for _, row in trials.iterrows():
+        assert f"trial {row['trial_id']} " in out  # every trial has its line
+        assert "None" not in str(row["reason"])
 
 
 # --- 8. --set ------------------------------------------------------------------------------
