@@ -17,8 +17,9 @@
 - **The study lives in the experiment folder** (optuna_storage.py): Optuna's journal
   file, named after the experiment, with each trial's ``trial_id``, ``status`` and
   ``reason`` as user attributes. On resume, Ray restores this searcher from its
-  pickle; :func:`restoring` rebinds it to the folder's journal (the folder may have
-  moved), and a trial the journal already ended is never told again.
+  pickle, which holds the journal as it was when saved; :func:`restoring` rebinds it
+  to the folder's journal as it is now, and a trial the journal already ended is
+  never told again.
 """
 
 from __future__ import annotations
