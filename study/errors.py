@@ -29,8 +29,13 @@ class Interrupted(StudyError):
     ``study resume`` finishes it."""
 
     def __init__(self, folder: Path, unfinished: int) -> None:
+        what = (
+            f"interrupted with {unfinished} trial(s) unfinished"
+            if unfinished
+            else "interrupted before every trial had started"
+        )
         super().__init__(
-            f"interrupted with {unfinished} trial(s) unfinished; results so far are in "
-            f"{folder}; continue with: study resume {folder}"
+            f"{what}; results so far are in {folder}; continue with: study resume {folder}"
         )
         self.folder = folder
+        self.unfinished = unfinished

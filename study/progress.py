@@ -70,6 +70,7 @@ class TrialLines(tune.Callback):
         self.space = {name: dim.to_dict() for name, dim in spec.space.items()}
         self.variants = dict(spec.variants)
         self.params = list(spec.space) + (["variant"] if spec.variants else [])
+        self.budget = spec.time_budget_s
         self.total = spec.trial_count()
         self.live = live
         self._reset()
@@ -80,6 +81,7 @@ class TrialLines(tune.Callback):
         # line, the summary and the report all show (experiment_folder.metric_values).
         self.best_epoch: dict[str, tuple[float, Any, Any]] = {}
         self.lined: set[str] = set()  # trials whose line was logged
+        self.finished_before: set[str] = set()  # ended before this run (a resume)
         self.counts: Counter[str] = Counter()
         self.best: float | None = None
         self.bar: Any = None
@@ -105,9 +107,14 @@ class TrialLines(tune.Callback):
             self.bar = tqdm(total=self.total, unit="trial", dynamic_ncols=True, file=sys.stderr)
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
-        # Trials ended with the experiment (the time budget ran out) get their line too.
-        for trial in trials:
-            if trial.trial_id not in self.lined and trial.status == "TERMINATED":
+        # Trials ended with the experiment (the time budget ran out) get their line too;
+        # those that had ended before a resume had theirs in the earlier run.
+        for trial in trials if self.budget else []:
+            if (
+                trial.trial_id not in self.lined
+                and trial.trial_id not in self.finished_before
+                and trial.status == "TERMINATED"
+            ):
                 if trial.last_result:
                     self._line(trial, "stopped", "the time budget ran out")
                 else:
@@ -125,6 +132,9 @@ class TrialLines(tune.Callback):
         finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
         if self.done_at_start is None:  # a resumed study starts with finished trials
             self.done_at_start = finished - self.done
+            self.finished_before = {
+                t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR")
+            } - self.lined
         if self.bar is not None:
             self.bar.update(finished - self.bar.n)
             self.bar.set_postfix_str(self.status(trials), refresh=True)

@@ -166,10 +166,12 @@ def trial_row(
     history: pd.DataFrame,
     ray_status: str | None,
     last: dict[str, Any] | None = None,
+    trial_id: str | None = None,
 ) -> dict[str, Any]:
     """One trials.csv row for a Ray Tune Result (``ray_status``: Ray's own trial status;
-    ``last``: its last result, if not the Result's own)."""
-    trial_id = _trial_id(result)
+    ``last``: its last result, if not the Result's own; ``trial_id``: its id, if known
+    better than its last result knows it)."""
+    trial_id = trial_id or _trial_id(result)
     last = dict(result.metrics or {}) if last is None else last
     status, reason = _status(last, result.error, ray_status)
     config = ran_config(history, last, spec, dict(result.config or {}))
@@ -252,21 +254,30 @@ def build_tables(
     ray_statuses: dict[str, str],
     first_ends: dict[str, dict[str, Any]] | None = None,
     invalid: list[dict[str, Any]] | None = None,
+    trial_folders: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trials, history) DataFrames from Ray Tune's results (a ResultGrid, or any
     iterable of Result-like objects), Ray's trial statuses, the ledger's first end
-    of each trial (``ledger.read``) and the proposals the searcher skipped as
-    invalid (``ledger.read_invalid``: rows with no epochs and no Ray trial)."""
+    of each trial (``ledger.read``), the proposals the searcher skipped as invalid
+    (``ledger.read_invalid``: rows with no epochs and no Ray trial) and each trial's
+    folder name (trial folder -> trial_id, from Ray's state).
+
+    A trial is named by its folder where Ray's state says which trial owns it: with
+    reused actors, a trial that had not reported when the study was interrupted came
+    back carrying the previous trial's last result, id included (a row twice, and the
+    unstarted trial missing; issue 16). Such a trial has no result of its own."""
     rows: list[dict[str, Any]] = [invalid_row(e, spec) for e in invalid or []]
     histories = []
     for result in results:
-        trial_id = _trial_id(result)
-        last, history = _original(
-            dict(result.metrics or {}),
-            _history_frame(result, trial_id),
-            (first_ends or {}).get(trial_id),
-        )
-        rows.append(trial_row(result, spec, history, ray_statuses.get(trial_id), last))
+        metrics = dict(result.metrics or {})
+        own = (trial_folders or {}).get(Path(str(result.path)).name)
+        trial_id = own or _trial_id(result)
+        if own is not None and str(metrics.get("trial_id") or own) != own:
+            metrics, history = {}, pd.DataFrame()  # another trial's result, not its own
+        else:
+            history = _history_frame(result, trial_id)
+        last, history = _original(metrics, history, (first_ends or {}).get(trial_id))
+        rows.append(trial_row(result, spec, history, ray_statuses.get(trial_id), last, trial_id))
         histories.append(history.drop(columns=[TRIAL_CONFIG], errors="ignore"))
     trials = pd.DataFrame(rows)
     if not trials.empty:
@@ -322,14 +333,27 @@ def write_spec(folder: Path, spec: Spec, run: dict[str, Any]) -> None:
     write_atomic(folder / SPEC_FILE, yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
 
 
-def add_wall_time(folder: Path, seconds: float) -> None:
-    """Record the driver's wall time in spec.yaml's run section (summed over resumes)."""
+def add_wall_time(folder: Path, seconds: float, interrupted: bool = False) -> None:
+    """Record the driver's wall time in spec.yaml's run section (summed over resumes),
+    and whether this run was interrupted (``study resume`` reads it: a grid stopped
+    before its last points became trials has no unfinished trial to show for it)."""
     path = folder / SPEC_FILE
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     run = data.get("run") or {}
     run["wall_s"] = round(float(run.get("wall_s") or 0.0) + seconds, 2)
+    run["interrupted"] = bool(interrupted)
     data["run"] = run
     write_atomic(path, yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
+
+
+def was_interrupted(folder: Path) -> bool:
+    """Whether the study's last run (or resume) was interrupted (spec.yaml's run section)."""
+    try:
+        data = yaml.safe_load((folder / SPEC_FILE).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    run = data.get("run") if isinstance(data, dict) else None
+    return bool(isinstance(run, dict) and run.get("interrupted"))
 
 
 def _fmt(value: Any) -> str:

@@ -48,28 +48,34 @@ def _resources(spec: Spec, gpus_per_trial: float | None) -> Resources:
     return resolve_resources(spec, gpus_per_trial, cluster.cluster_gpus(), cluster.cluster_cpus())
 
 
-def _finish(results: Any, spec: Spec, folder: Path, started: float, report: bool) -> Path:
+def _finish(
+    fitted: tuple[Any, bool], spec: Spec, folder: Path, started: float, report: bool
+) -> Path:
     """Write the tables, the wall time, the summary and the report; raise Interrupted when
-    trials were left unfinished (after writing everything)."""
+    a Ctrl-C stopped the study or trials were left unfinished (after writing everything)."""
+    results, stopped_by_sigint = fitted
     interrupts.at("tables", folder)
+    ray_trials = tuning.ray_trials(folder)
     trials, history = records.build_tables(
         results,
         spec,
-        tuning.ray_statuses(folder),
+        {trial_id: status for trial_id, (status, _) in ray_trials.items()},
         ledger.read(folder),
         ledger.read_invalid(folder),
+        {name: trial_id for trial_id, (_, name) in ray_trials.items()},
     )
     records.write_tables(folder, trials, history)
     records.clean_error_files(trials)
     _close_out_optuna(folder, trials)
-    records.add_wall_time(folder, time.monotonic() - started)
+    interrupted = stopped_by_sigint or counts_unfinished(trials) > 0
+    records.add_wall_time(folder, time.monotonic() - started, interrupted)
     counts = records.log_summary(trials, spec, time.monotonic() - started, history)
     # (The folder itself is the command's last line: not logged here as well.)
     if report and len(trials) > counts["unfinished"]:  # something ran: a report to write
         interrupts.at("report", folder)
         write_report(folder)
     interrupts.at("done", folder)
-    if counts["unfinished"]:
+    if interrupted:
         raise Interrupted(folder, counts["unfinished"])
     if len(trials) and counts["invalid"] == len(trials):
         reason = trials["reason"].astype(str).value_counts().index[0]
@@ -86,6 +92,10 @@ def _finish(results: Any, spec: Spec, folder: Path, started: float, report: bool
             f"the results are in {folder}; most common reason: {reason}"
         )
     return folder
+
+
+def counts_unfinished(trials: Any) -> int:
+    return int((trials["status"] == "unfinished").sum()) if len(trials) else 0
 
 
 def _close_out_optuna(folder: Path, trials: Any) -> None:
@@ -154,7 +164,10 @@ def run_study(
         (folder / SUITE_FILE).write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
         with cluster.session(address):
             for spec in specs:
-                _run_one(spec, folder / spec.name, address, gpus_per_trial, report)
+                try:
+                    _run_one(spec, folder / spec.name, address, gpus_per_trial, report)
+                except Interrupted as exc:  # the suite is what resumes (its later studies too)
+                    raise Interrupted(folder, exc.unfinished) from None
         return folder
     spec = spec_from_raw(raw, set, num_samples)
     if name is not None:
@@ -231,10 +244,13 @@ def resume_study(
         with cluster.session(address):
             for spec in specs:
                 child = folder / spec.name
-                if spec.name not in started:
-                    _run_one(spec, child, address, None, report)  # interrupted before it
-                elif set(tuning.ray_statuses(child).values()) & set(RAY_UNFINISHED):
-                    _resume_one(child, *started[spec.name], report)
+                try:
+                    if spec.name not in started:
+                        _run_one(spec, child, address, None, report)  # interrupted before it
+                    elif not _finished(child):
+                        _resume_one(child, *started[spec.name], report)
+                except Interrupted as exc:
+                    raise Interrupted(folder, exc.unfinished) from None
         return folder
     if not (folder / SPEC_FILE).is_file():
         raise StudyError(f"{folder}: not a study folder (no {SPEC_FILE} or {SUITE_FILE})")
@@ -253,7 +269,7 @@ def _finished(folder: Path) -> bool:
     """Whether a study ended and wrote its tables: trials.csv is there and Ray's state
     has no trial left to run. (A study killed before it wrote trials.csv is unfinished,
     whatever Ray's state says: resuming writes the tables.)"""
-    if not (folder / TRIALS_FILE).is_file():
+    if not (folder / TRIALS_FILE).is_file() or records.was_interrupted(folder):
         return False
     try:
         statuses = tuning.ray_statuses(folder)

@@ -53,8 +53,11 @@ def _run_config(spec: Spec, folder: Path) -> Any:
     )
 
 
-def fit(spec: Spec, folder: Path, plan: TrialPlan, resources: Resources, cpus: float) -> Any:
-    """Run every trial of a new study; Ray's ResultGrid. ``cpus``: the cluster's."""
+def fit(
+    spec: Spec, folder: Path, plan: TrialPlan, resources: Resources, cpus: float
+) -> tuple[Any, bool]:
+    """Run every trial of a new study: Ray's ResultGrid, and whether a Ctrl-C stopped it.
+    ``cpus``: the cluster's."""
     from ray import tune
 
     max_concurrent = spec.max_concurrent or max(1, int(cpus // resources.cpu))
@@ -74,19 +77,24 @@ def fit(spec: Spec, folder: Path, plan: TrialPlan, resources: Resources, cpus: f
         ),
         run_config=_run_config(spec, folder),
     )
+    return _fit(tuner)
+
+
+def _fit(tuner: Any) -> tuple[Any, bool]:
+    from .interrupts import tune_saw_sigint
     from .progress import routed_logging
 
-    with routed_logging():
-        return tuner.fit()
+    with tune_saw_sigint() as saw, routed_logging():
+        results = tuner.fit()
+    return results, saw[0]
 
 
-def fit_restored(folder: Path, plan: TrialPlan, resources: Resources) -> Any:
+def fit_restored(folder: Path, plan: TrialPlan, resources: Resources) -> tuple[Any, bool]:
     """Continue the study saved in ``folder``: finished trials kept, unfinished rerun
-    from their checkpoints, the searcher's state restored by Ray Tune."""
+    from their checkpoints, the searcher's state restored by Ray Tune. As fit()."""
     from ray import tune
 
     from .optuna_search import restoring
-    from .progress import routed_logging
 
     if not tune.Tuner.can_restore(str(folder)):
         raise StudyError(f"{folder}: Ray Tune has no experiment state to resume here")
@@ -98,13 +106,21 @@ def fit_restored(folder: Path, plan: TrialPlan, resources: Resources) -> Any:
             resume_errored=False,
             restart_errored=False,
         )
-        with routed_logging():
-            return tuner.fit()
+        return _fit(tuner)
 
 
 def ray_statuses(folder: Path) -> dict[str, str]:
     """Ray Tune's own status of each trial (TERMINATED, ERROR, or PENDING/RUNNING when the
     study was interrupted), read back from the experiment folder."""
+    return {trial_id: status for trial_id, (status, _) in ray_trials(folder).items()}
+
+
+def ray_trials(folder: Path) -> dict[str, tuple[str, str]]:
+    """trial_id -> (Ray's status, the name of its trial folder), from the experiment
+    folder."""
     from ray import tune
 
-    return {t.trial_id: t.status for t in tune.ExperimentAnalysis(str(folder)).trials}
+    return {
+        t.trial_id: (t.status, Path(str(t.path)).name)
+        for t in tune.ExperimentAnalysis(str(folder)).trials
+    }

@@ -220,3 +220,24 @@ def test_best_trial_is_picked_among_scored_trials_only(tmp_path):
     best = best_trial(trials, "val_acc", "max")
     assert best is not None and best["trial_id"] == "a"
     assert math.isclose(best["best/val_acc"], 0.7)
+
+
+def test_a_reused_actors_stale_result_is_not_taken_for_an_unstarted_trial(tmp_path):
+    """Interrupted before trial t2 reported, Ray's Result for t2 carried t1's last result
+    (reused actor), id included: t1 came out twice and t2 not at all (issue 16). Named
+    by its folder, t2 is unfinished with no result of its own."""
+    done = _result(tmp_path, "t1", _epochs("t1", [0.5, 0.7, 0.6], "completed"), {"lr": 0.01})
+    stale = Recorded(dict(done.metrics), None, {"lr": 0.1}, str(tmp_path / "t2"))
+    (tmp_path / "t2").mkdir()
+    trials, history = build_tables(
+        [done, stale],
+        SPEC,
+        {"t1": "TERMINATED", "t2": "PENDING"},
+        {},
+        None,
+        {"t1": "t1", "t2": "t2"},
+    )
+    assert trials["trial_id"].tolist() == ["t1", "t2"]
+    t2 = trials.set_index("trial_id").loc["t2"]
+    assert t2["status"] == "unfinished" and t2["epochs"] == 0
+    assert set(history["trial_id"]) == {"t1"}
