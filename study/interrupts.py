@@ -99,8 +99,12 @@ def hint() -> str:
             f"interrupted while writing the report; the results are in {folder}; "
             f"write the report with: study analyze {folder}"
         )
-    if RUN.phase == "done":
-        return f"interrupted; the results are in {again}"
+    if RUN.phase == "done":  # between a suite's studies, the next ones are still to run
+        if suite is not None:
+            return (
+                f"interrupted; results so far are in {suite}; continue with: study resume {suite}"
+            )
+        return f"interrupted; the results are in {folder}"
     if _resumable(folder):
         return f"interrupted; results so far are in {again}; continue with: study resume {again}"
     if suite is None and _discard_if_only_ours(folder):

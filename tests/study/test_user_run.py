@@ -541,3 +541,5 @@ def test_the_hint_after_an_interrupt_is_true_to_where_the_run_stood(tmp_path):
     assert interrupts.hint().endswith(f"continue with: study resume {folder}")
     interrupts.at("report", folder)
     assert interrupts.hint().endswith(f"study analyze {folder}")
+    interrupts.at("done", folder, suite=tmp_path)  # between a suite's studies
+    assert interrupts.hint().endswith(f"continue with: study resume {tmp_path}")
