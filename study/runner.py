@@ -67,9 +67,9 @@ def _finish(
     records.write_tables(folder, trials, history)
     records.clean_error_files(trials)
     _close_out_optuna(folder, trials)
-    interrupted = stopped_by_sigint or counts_unfinished(trials) > 0
-    records.add_wall_time(folder, time.monotonic() - started, interrupted)
     counts = records.log_summary(trials, spec, time.monotonic() - started, history)
+    interrupted = stopped_by_sigint or counts["unfinished"] > 0
+    records.add_wall_time(folder, time.monotonic() - started, interrupted)
     # (The folder itself is the command's last line: not logged here as well.)
     if report and len(trials) > counts["unfinished"]:  # something ran: a report to write
         interrupts.at("report", folder)
@@ -92,10 +92,6 @@ def _finish(
             f"the results are in {folder}; most common reason: {reason}"
         )
     return folder
-
-
-def counts_unfinished(trials: Any) -> int:
-    return int((trials["status"] == "unfinished").sum()) if len(trials) else 0
 
 
 def _close_out_optuna(folder: Path, trials: Any) -> None:
