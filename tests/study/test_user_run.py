@@ -328,10 +328,17 @@ def test_a_time_budget_study_lines_every_trial_and_counts_from_the_first(ray_add
     code, out, err = run_cli(["run", "lr-divergence", "--set", *sets, *where])
     assert code == 0, err
     trials = pd.read_csv(tmp_path / "lr-divergence" / "trials.csv")
-    assert len(trials) >= 1 and (trials["epochs"] > 0).all()  # the budget left them time
+    # The clock starts at the first trial's first result, so that trial trained. Whether
+    # the others reached an epoch within 2 s depends on how busy the machine is (this
+    # test once asserted they all did, and failed on a loaded machine): each either
+    # trained or says that the budget ended it before its first epoch.
+    assert (trials["epochs"] > 0).any()
     for _, row in trials.iterrows():
         assert f"trial {row['trial_id']} " in out  # every trial has its line
         assert "None" not in str(row["reason"])
+        if row["epochs"] == 0:
+            why = str(row["reason"])
+            assert any(w in why for w in ("before its first epoch", "not started", "did not report"))
 
 
 # --- 8. --set ------------------------------------------------------------------------------
