@@ -40,6 +40,7 @@ from experiment_folder import (
     error_line,
     first_trial_config,
     too_large,
+    unescape_csv,
 )
 
 from .errors import AnalysisError
@@ -108,7 +109,7 @@ def _read_csv(path: Path, root: Path, warnings: list[str]) -> pd.DataFrame | Non
     if raw is None:
         return None
     try:
-        frame = pd.read_csv(io.BytesIO(raw), on_bad_lines="skip", engine="python")
+        frame = unescape_csv(pd.read_csv(io.BytesIO(raw), on_bad_lines="skip", engine="python"))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OverflowError) as exc:
         warnings.append(f"{path.name}: unreadable ({type(exc).__name__}); rebuilt from Ray's files")
         return None

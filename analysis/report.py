@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from experiment_folder import REPORT_DIR
+from experiment_folder import REPORT_DIR, csv_bytes
 
 from . import importance, plots, remedies, tables
 from .errors import AnalysisError
@@ -666,7 +666,7 @@ def write_sections(
             page.append("</div>")
         for name, frame in section.tables:
             csv = f"{_slug(name)}.csv"
-            files[csv] = frame.to_csv().encode("utf-8")
+            files[csv] = csv_bytes(frame, index=True)
             label = _table_title(name)
             if len(frame) > MAX_INLINE_ROWS or "epoch" in frame.columns:  # curves: a CSV
                 md += [f"**{md_text(label)}**: {len(frame):,} rows in [{csv}]({csv})", ""]

@@ -10,6 +10,7 @@ nor matplotlib (nor torch), so both sides load it in a blink. See ARCHITECTURE.m
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import math
 import re
@@ -29,6 +30,7 @@ INVALID_FILE = "invalid.jsonl"  # proposals the searcher skipped as invalid: no 
 # The Optuna study of an Optuna-searched study, live as trials report (study/optuna_storage.py);
 # random and grid studies keep none.
 OPTUNA_FILE = "optuna.journal"
+LOCK_FILE = ".study.lock"  # held by the one run or resume writing the folder (study/folder_lock.py)
 STATE_BACKUP_DIR = ".study-state"  # a whole copy of Ray's experiment state (study/ledger.py)
 REPORT_DIR = "report"  # index.html, report.md, PNGs and CSVs
 # Ray Tune's own files in each trial folder, read when the tables must be rebuilt.
@@ -203,3 +205,61 @@ def error_line(text: str, limit: int = 300) -> str:
         if ":" in line and not line.startswith(("File ", "^")):
             return line[:limit]
     return (lines[-1] if lines else "error")[:limit]
+
+
+# --- CSV cells a spreadsheet would run (issue 21) -------------------------------------
+# A text cell that starts with one of these is a formula to Excel, LibreOffice and
+# Google Sheets (OWASP, "CSV Injection"): it is written with a leading ' (which the
+# spreadsheets hide), and read back without it. A cell that already starts with 's
+# before such a character gets one more, so that reading restores it exactly.
+FORMULA = re.compile(r"'*[=+\-@\t\r]")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def escape_cell(value: Any) -> Any:
+    """``value`` as a CSV cell no spreadsheet runs: text only; numbers (negative ones
+    included, and text that is a number) stay as they are."""
+    if isinstance(value, str) and FORMULA.match(value) and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def unescape_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("'") and FORMULA.match(value[1:]):
+        return value[1:]
+    return value
+
+
+def _map_text(frame: pd.DataFrame, fn: Any) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_object_dtype(out[column]) or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(fn)
+    out.columns = [fn(c) for c in out.columns]
+    if pd.api.types.is_object_dtype(out.index) or pd.api.types.is_string_dtype(out.index):
+        out.index = out.index.map(fn)
+    return out
+
+
+def csv_bytes(frame: pd.DataFrame, index: bool = False) -> bytes:
+    """The one way the harness writes a CSV (trials.csv, history.csv, the reports'
+    tables): text that a spreadsheet would take for a formula is escaped."""
+    escaped = _map_text(frame, escape_cell)
+    # pandas quotes a cell holding "\n" but not one holding a lone "\r" (its line end is
+    # "\n"), which a reader then takes for a line break: quote every text cell then.
+    texts = escaped.select_dtypes(include=["object", "string"])
+    has_cr = any(texts[c].astype(str).str.contains("\r", regex=False).any() for c in texts)
+    quoting = csv.QUOTE_NONNUMERIC if has_cr else csv.QUOTE_MINIMAL
+    return escaped.to_csv(index=index, quoting=quoting).encode("utf-8")
+
+
+def unescape_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """A CSV written by :func:`csv_bytes`, with its cells as they were."""
+    return _map_text(frame, unescape_cell)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import Interrupted, NothingTrained, StudyError
+from .errors import DiskFull, Interrupted, NothingTrained, StudyError
 
 # Only light modules above: the heavy ones (pandas, Ray, torch through a plugin) load
 # inside main's try, so a Ctrl-C while they load is caught like any other.
@@ -239,6 +241,26 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _interrupted(args: argparse.Namespace) -> str:
+    """The line after a Ctrl-C: where a run stood, or what a report command left."""
+    if args.command in ("run", "resume"):
+        from .interrupts import hint
+
+        return hint()
+    if args.command in ("analyze", "compare"):
+        again = shlex.join(["study", args.command, *_arguments(args)])
+        return (
+            "interrupted; a report is replaced whole or not at all, and the experiment "
+            f"folders are unchanged; write it with: {again}"
+        )
+    return "interrupted"
+
+
+def _arguments(args: argparse.Namespace) -> list[str]:
+    folders = [args.experiment] if args.command == "analyze" else list(args.experiments)
+    return [*folders, *(["--out", str(args.out)] if args.out else [])]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -254,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except NothingTrained as exc:  # the run itself failed: not bad input
+    except (NothingTrained, DiskFull) as exc:  # the run itself failed: not bad input
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
     except _usage_errors() as exc:
@@ -263,13 +285,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # outside Ray Tune's own handling: say where the run stood
-        from .interrupts import hint
-
-        print(one_line(hint()), file=sys.stderr)
+        print(one_line(_interrupted(args)), file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one line, with the way to the traceback
         if args.debug:
             raise
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            from .interrupts import RUN
+
+            full = DiskFull(exc.filename or "the results", RUN.suite or RUN.folder)
+            print(f"error: {one_line(full)}", file=sys.stderr)
+            return EXIT_FAILURE
         print(
             f"error: unexpected {type(exc).__name__}: {one_line(exc)}; "
             "rerun with --debug for the traceback",

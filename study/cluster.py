@@ -88,9 +88,14 @@ def plugin_runtime_env() -> dict[str, Any] | None:
 REACH_TIMEOUT_S = 5.0
 
 
+ADDRESS_FORMS = "auto, HOST:PORT or ray://HOST:PORT, with a port from 1 to 65535"
+
+
 def _host_port(address: str) -> tuple[str, int] | None:
     """The host and port an address names (``auto`` resolved as Ray resolves it); None
-    where it names none (a malformed address is Ray's to refuse, and to explain)."""
+    for ``auto`` where no cluster is recorded on this machine (Ray says so at once).
+    Anything else that names no host and port is a one-line ClusterError: Ray accepts
+    some such addresses (a trailing space, port -1) and then retries for minutes."""
     target = address
     if address == "auto":
         try:
@@ -102,9 +107,11 @@ def _host_port(address: str) -> tuple[str, int] | None:
     if target.startswith("ray://"):
         target = target[len("ray://") :]
     host, sep, port = target.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        return None
-    return host.strip("[]"), int(port)
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    valid_host = bool(host) and all(c.isalnum() or c in ".-_:" for c in host)
+    if not (sep and valid_host and port.isdigit() and port.isascii() and 0 < int(port) < 65536):
+        raise ClusterError(f"--address {short(address)}: not an address; give {ADDRESS_FORMS}")
+    return host, int(port)
 
 
 def check_reachable(address: str) -> None:
@@ -138,6 +145,8 @@ def connect(address: str | None) -> bool:
     import ray
 
     configure_env()
+    if address and address != "auto":
+        _host_port(address)  # a malformed address is one line, even where Ray is up
     if ray.is_initialized():
         return False
     if address:

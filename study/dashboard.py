@@ -1,9 +1,22 @@
 """``study dashboard``: optuna-dashboard on an experiment folder's Optuna journal.
 
 The server listens on 127.0.0.1 only: a study's configs and results are nobody
-else's business, and optuna-dashboard lets its users write notes and delete
-studies. On a cluster head, reach it through an SSH tunnel
+else's business. On a cluster head, reach it through an SSH tunnel
 (``ssh -L 8080:127.0.0.1:8080 head``).
+
+Listening on loopback is not enough (issue 21): optuna-dashboard checks no Host
+header, so a web page whose DNS name is rebound to 127.0.0.1 could read the study,
+and its API could delete it or end a running trial. So :func:`guarded`:
+
+- answers 403 unless the Host header is ``127.0.0.1:PORT`` or ``localhost:PORT``
+  (a rebound name arrives with its own name in Host);
+- is read-only: any request but GET and HEAD is refused (403), one from another
+  origin with a word saying so, and the journal is opened read-only besides, so
+  nothing the dashboard does can write it.
+
+There is no switch to make it writable: the journal is the record of what the
+study ran and mirrors trials.csv, a note or a deletion from the dashboard would make
+them disagree, and a ``tell`` would race the driver that owns a running trial.
 
 optuna-dashboard is an optional extra (``pip install 'study-harness[dashboard]'``);
 without it the command says so in one line. The journal is read as it grows, so
@@ -60,13 +73,50 @@ def check_journal(folder: Path) -> Path:
 
 
 def make_app(folder: Path) -> Any:
-    """optuna-dashboard's WSGI app on the folder's journal."""
-    check_journal(folder)
+    """optuna-dashboard's WSGI app on the folder's journal, read-only and guarded."""
+    journal = check_journal(folder)
+    optuna_storage.check(journal)  # a damaged record: one line, not a traceback later
     try:
         import optuna_dashboard
     except ImportError:
         raise StudyError(INSTALL_HINT) from None
-    return optuna_dashboard.wsgi(optuna_storage.open_storage(folder))
+    return guarded(optuna_dashboard.wsgi(optuna_storage.open_storage(folder, writable=False)))
+
+
+READS = ("GET", "HEAD")
+
+
+def guarded(app: Any) -> Any:
+    """``app`` behind the Host and read-only rules (module docstring)."""
+
+    def guard(environ: dict[str, Any], start_response: Any) -> Any:
+        port = environ.get("SERVER_PORT", "")
+        ours = {f"127.0.0.1:{port}", f"localhost:{port}"}
+        if port == "80":
+            ours |= {"127.0.0.1", "localhost"}
+        host = str(environ.get("HTTP_HOST", "")).lower()
+        if host not in ours:
+            return _refuse(
+                start_response,
+                "unknown Host: this dashboard answers only to " + " or ".join(sorted(ours)),
+            )
+        if environ.get("REQUEST_METHOD") not in READS:
+            origin = environ.get("HTTP_ORIGIN")
+            if origin is not None and origin.lower() not in {f"http://{h}" for h in ours}:
+                return _refuse(start_response, "cross-origin request refused")
+            return _refuse(start_response, "this dashboard is read-only")
+        return app(environ, start_response)
+
+    return guard
+
+
+def _refuse(start_response: Any, why: str) -> list[bytes]:
+    body = (why + "\n").encode("utf-8")
+    start_response(
+        "403 Forbidden",
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 def serve(folder: Path, port: int = DEFAULT_PORT) -> None:

@@ -34,4 +34,5 @@ class DurableRecords(tune.Callback):
 
 def _record(trial: Any, ray_status: str) -> None:
     result = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
-    ledger.record(Path(trial.path).parent, trial.trial_id, ray_status, result)
+    path = Path(trial.path)
+    ledger.record(path.parent, trial.trial_id, ray_status, result, path.name)

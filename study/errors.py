@@ -39,3 +39,20 @@ class Interrupted(StudyError):
         )
         self.folder = folder
         self.unfinished = unfinished
+
+
+class DiskFull(StudyError):
+    """No space was left on the device while the study wrote ``what`` (issue 21). The
+    CLI exits 1: not bad input, a run the machine could not finish. What was written
+    before stays, and ``study resume`` finishes the study once space is freed."""
+
+    def __init__(self, what: str, folder: Path | None, finished: int | None = None) -> None:
+        kept = ""
+        if folder is not None:
+            ledger = f" (finished.jsonl holds {finished} finished trial(s))" if finished else ""
+            kept = (
+                f"; what was written so far is in {folder}{ledger}; free some space, then: "
+                f"study resume {folder}"
+            )
+        super().__init__(f"no space left on device while writing {what}{kept}")
+        self.folder = folder

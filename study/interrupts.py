@@ -66,9 +66,9 @@ def _discard_if_only_ours(folder: Path) -> bool:
     # Imported here, not at the top: this module must import after a Ctrl-C that cut
     # pandas' import short (experiment_folder imports pandas); a folder exists only once
     # the runner got far past that.
-    from experiment_folder import OPTUNA_FILE, SPEC_FILE
+    from experiment_folder import LOCK_FILE, OPTUNA_FILE, SPEC_FILE
 
-    own_early_files = (SPEC_FILE, OPTUNA_FILE, OPTUNA_FILE + ".flock")
+    own_early_files = (SPEC_FILE, OPTUNA_FILE, OPTUNA_FILE + ".flock", LOCK_FILE)
     try:
         names = {p.name for p in folder.iterdir()}
     except OSError:

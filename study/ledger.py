@@ -64,17 +64,21 @@ def _first_of_each(path: Path) -> dict[str, dict[str, Any]]:
         return {}
     found: dict[str, dict[str, Any]] = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
+        try:  # RecursionError: a line nested thousands deep (issue 21)
             entry = dict(json.loads(line))
             found.setdefault(str(entry["trial_id"]), entry)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             continue
     return found
 
 
-def record(folder: Path, trial_id: str, ray_status: str, result: dict[str, Any]) -> None:
-    """Append one finished trial (its Ray status and last result), durably."""
-    _append(folder / LEDGER, {"trial_id": trial_id, "ray_status": ray_status, "result": result})
+def record(
+    folder: Path, trial_id: str, ray_status: str, result: dict[str, Any], trial_dir: str = ""
+) -> None:
+    """Append one finished trial (its Ray status, last result and trial folder's name),
+    durably."""
+    entry = {"trial_id": trial_id, "ray_status": ray_status, "result": result}
+    _append(folder / LEDGER, {**entry, "trial_dir": trial_dir})
 
 
 def read(folder: Path) -> dict[str, dict[str, Any]]:
@@ -82,8 +86,21 @@ def read(folder: Path) -> dict[str, dict[str, Any]]:
     found = {}
     for trial_id, entry in _first_of_each(folder / LEDGER).items():
         if isinstance(entry.get("result"), dict):
-            found[trial_id] = {"ray_status": entry.get("ray_status"), "result": entry["result"]}
+            found[trial_id] = {
+                "ray_status": entry.get("ray_status"),
+                "result": _scalars(entry["result"]),
+                "trial_dir": str(entry.get("trial_dir") or ""),
+            }
     return found
+
+
+def _scalars(result: dict[str, Any]) -> dict[str, Any]:
+    """A result's plain values: what a trial reports is numbers and text, and anything
+    else in a ledger line (a structure nested thousands deep, say) was not written by
+    the harness and would only break the tables later."""
+    return {
+        str(k): v for k, v in result.items() if v is None or isinstance(v, (str, int, float, bool))
+    }
 
 
 def record_invalid(folder: Path, entry: dict[str, Any]) -> None:
@@ -164,7 +181,7 @@ def _whole(path: Path) -> bool:
         return data.endswith(b".")
     try:
         json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 

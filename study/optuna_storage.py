@@ -20,6 +20,7 @@ saving its state); a trial the journal already ended is never told twice.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 from pathlib import Path
@@ -28,6 +29,8 @@ from typing import Any
 import pandas as pd
 
 from experiment_folder import OPTUNA_FILE
+
+from .errors import StudyError
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +79,117 @@ class FlockLock:
         return {"_path": self._path, "_fd": None}
 
 
-def open_storage(folder: Path) -> Any:
-    """The experiment's journal storage (created when missing)."""
-    from optuna.storages import JournalStorage
+def _backend_class(writable: bool) -> Any:
     from optuna.storages.journal import JournalFileBackend
+
+    if writable:
+        return JournalFileBackend
+
+    class ReadOnlyJournal(JournalFileBackend):
+        """The journal for readers (the dashboard): every write is refused."""
+
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            raise StudyError(f"{self._file_path}: opened read-only; not written")
+
+    return ReadOnlyJournal
+
+
+def open_storage(folder: Path, writable: bool = True) -> Any:
+    """The experiment's journal storage (created when missing and ``writable``);
+    read-only, any write to it raises."""
+    from optuna.storages import JournalStorage
 
     path = str(storage_path(folder))
     # Not Optuna's own lock-file name: a plain optuna-dashboard (O_EXCL lock file) would
     # take a lock file that is always there for a stale lock.
     lock: Any = FlockLock(path + ".flock")
-    return JournalStorage(JournalFileBackend(path, lock_obj=lock))
+    return JournalStorage(_backend_class(writable)(path, lock_obj=lock))
+
+
+def check(path: Path) -> int | None:
+    """Where a torn last record starts (its byte offset), None when every record is
+    whole; a record damaged before the last is a one-line StudyError.
+
+    A record is one line holding a JSON object, ended by a newline."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise StudyError(f"{path}: unreadable ({exc.strerror})") from None
+    lines = data.splitlines(keepends=True)
+    offset = 0
+    for number, line in enumerate(lines, start=1):
+        if not _whole_record(line):
+            if number == len(lines):
+                return offset
+            raise StudyError(
+                f"{path}: record {number:,} of {len(lines):,} is damaged (not one whole JSON "
+                "record); nothing was changed. trials.csv and the experiment's other files "
+                "are intact; put back a good copy of the journal, or move it aside to go on "
+                "without Optuna's history"
+            )
+        offset += len(line)
+    return None
+
+
+def _whole_record(line: bytes) -> bool:
+    if not line.endswith(b"\n"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def repair_tail(folder: Path) -> bool:
+    """Before anything appends to ``folder``'s journal: cut a torn last record back to
+    the last whole one, keeping the cut bytes in ``optuna.journal.torn-N``; True when
+    it cut. Taken under the journal's lock, so no append races it. A damaged record
+    before the last is a StudyError (nothing changed)."""
+    path = storage_path(folder)
+    if not path.is_file():
+        return False
+    lock = FlockLock(str(path) + ".flock")
+    lock.acquire()
+    try:
+        offset = check(path)
+        if offset is None:
+            return False
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+        try:
+            os.lseek(fd, offset, os.SEEK_SET)
+            cut = b""
+            while chunk := os.read(fd, 1 << 20):
+                cut += chunk
+            kept = _keep_aside(path, cut)
+            os.ftruncate(fd, offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    finally:
+        lock.release()
+    log.warning(
+        "%s: its last record was cut short (a kill or a power cut mid-write); cut back to "
+        "the last whole record, the %d cut bytes kept in %s",
+        path,
+        len(cut),
+        kept.name,
+    )
+    return True
+
+
+def _keep_aside(path: Path, data: bytes) -> Path:
+    """``data`` in a new file ``<path>.torn-N`` (never through a link, never over a file)."""
+    for n in range(1, 1000):
+        target = path.with_name(f"{path.name}.torn-{n}")
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return target
+    raise StudyError(f"{path}: too many torn copies beside it; remove the old ones")
 
 
 def study_name(folder: Path) -> str:

@@ -16,11 +16,13 @@ result is anything with Ray's ``Result`` attributes (tests use recorded ones).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -38,10 +40,12 @@ from experiment_folder import (
     RAY_BOOKKEEPING,
     RAY_KEPT,
     RAY_UNFINISHED,
+    RESULT_FILE,
     SPEC_FILE,
     TRIAL_CONFIG,
     TRIALS_FILE,
     best_trial,
+    csv_bytes,
     decode_params,
     error_line,
     first_trial_config,
@@ -255,12 +259,14 @@ def build_tables(
     first_ends: dict[str, dict[str, Any]] | None = None,
     invalid: list[dict[str, Any]] | None = None,
     trial_folders: dict[str, str] | None = None,
+    folder: Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trials, history) DataFrames from Ray Tune's results (a ResultGrid, or any
     iterable of Result-like objects), Ray's trial statuses, the ledger's first end
     of each trial (``ledger.read``), the proposals the searcher skipped as invalid
     (``ledger.read_invalid``: rows with no epochs and no Ray trial) and each trial's
-    folder name (trial folder -> trial_id, from Ray's state).
+    folder name (trial folder -> trial_id, from Ray's state). A trial the ledger holds
+    that Ray's results lack gets its row from the ledger (``folder``: the experiment's).
 
     A trial is named by its folder where Ray's state says which trial owns it: with
     reused actors, a trial that had not reported when the study was interrupted came
@@ -279,12 +285,70 @@ def build_tables(
         last, history = _original(metrics, history, (first_ends or {}).get(trial_id))
         rows.append(trial_row(result, spec, history, ray_statuses.get(trial_id), last, trial_id))
         histories.append(history.drop(columns=[TRIAL_CONFIG], errors="ignore"))
+    # Every trial the ledger holds keeps its row, whatever Ray's state says: a resume
+    # from an older or damaged state (a full disk, a torn journal) once rewrote
+    # trials.csv with none of a study's 14 trials (issue 21).
+    seen = {str(row["trial_id"]) for row in rows}
+    for trial_id, entry in (first_ends or {}).items():
+        if trial_id not in seen and folder is not None:
+            row, history = ledger_trial(folder, trial_id, entry, spec)
+            rows.append(row)
+            histories.append(history)
     trials = pd.DataFrame(rows)
     if not trials.empty:
         trials = trials.sort_values("trial_id", kind="stable").reset_index(drop=True)
     non_empty = [h for h in histories if not h.empty]
     history = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
     return trials, history
+
+
+def ledger_trial(
+    folder: Path, trial_id: str, entry: dict[str, Any], spec: Spec
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A trials.csv row, and the history, of a trial that only the ledger still knows:
+    its last result from the ledger, its epochs from its own result.json where its
+    folder is there."""
+    name = str(entry.get("trial_dir") or "")
+    plain = name and "/" not in name and name not in (".", "..")
+    trial_dir = folder / name if plain else folder / trial_id
+    history = _result_lines(trial_dir, trial_id)
+    failed = entry.get("ray_status") == "ERROR"
+    result = SimpleNamespace(
+        metrics=entry["result"],
+        config={},
+        error=RuntimeError("the trial raised an error (recorded in finished.jsonl)")
+        if failed
+        else None,
+        path=trial_dir,
+    )
+    row = trial_row(result, spec, history, str(entry.get("ray_status")), entry["result"], trial_id)
+    return row, history.drop(columns=[TRIAL_CONFIG], errors="ignore")
+
+
+def _result_lines(trial_dir: Path, trial_id: str) -> pd.DataFrame:
+    """A trial's epochs from Ray's result.json (one JSON object a line), as
+    _history_frame keeps them; empty when missing or unreadable."""
+    path = trial_dir / RESULT_FILE
+    if path.is_symlink() or not path.is_file():
+        return pd.DataFrame()
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return pd.DataFrame()
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(row, dict):
+            rows.append({k: v for k, v in row.items() if not isinstance(v, (dict, list))})
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows).rename(columns=RAY_KEPT)
+    frame = frame[[c for c in frame.columns if c not in RAY_DROPPED]]
+    frame.insert(0, "trial_id", trial_id)
+    return frame
 
 
 def clean_error_files(trials: pd.DataFrame) -> None:
@@ -322,7 +386,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 def write_tables(folder: Path, trials: pd.DataFrame, history: pd.DataFrame) -> None:
     """Write both tables atomically (a reader never sees half a file)."""
     for name, frame in ((TRIALS_FILE, trials), (HISTORY_FILE, history)):
-        write_atomic(folder / name, frame.to_csv(index=False).encode("utf-8"))
+        write_atomic(folder / name, csv_bytes(frame))
     log.debug("wrote %s and %s", folder / TRIALS_FILE, folder / HISTORY_FILE)
 
 

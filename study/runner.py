@@ -8,9 +8,12 @@ records.py writes the tables. This module only strings them together, and asks
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,8 @@ import yaml
 from experiment_folder import RAY_UNFINISHED, SPEC_FILE, SUITE_FILE, TRIALS_FILE
 from trainables import InvalidConfig
 
-from . import cluster, interrupts, ledger, records, trust, tuning
-from .errors import Interrupted, NothingTrained, SpecError, StudyError
+from . import cluster, folder_lock, interrupts, ledger, optuna_storage, records, trust, tuning
+from .errors import DiskFull, Interrupted, NothingTrained, SpecError, StudyError
 from .loading import load_raw, read_yaml, spec_from_raw, suite_specs
 from .plan import make_plan, resolve_resources
 from .spec import Resources, Spec, build_spec, check_gpu, check_name, parse_resources
@@ -44,6 +47,30 @@ def experiment_dir(storage: Path, name: str) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def claimed(storage: Path, name: str) -> Iterator[Path]:
+    """A new experiment folder (experiment_dir's name), created and locked for the block
+    (folder_lock.py): a second run of the same spec at the same moment takes the next
+    name rather than this folder. An unwritable storage is one line."""
+    while True:
+        folder = experiment_dir(storage, name)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StudyError(
+                f"--storage {storage}: cannot create {folder.name} there "
+                f"({exc.strerror or type(exc).__name__})"
+            ) from None
+        fd = folder_lock.try_lock(folder)
+        if fd is None:  # another run claimed it first; its lock file makes it non-empty
+            continue
+        try:
+            yield folder
+        finally:
+            os.close(fd)
+        return
+
+
 def _resources(spec: Spec, gpus_per_trial: float | None) -> Resources:
     return resolve_resources(spec, gpus_per_trial, cluster.cluster_gpus(), cluster.cluster_cpus())
 
@@ -55,7 +82,7 @@ def _finish(
     a Ctrl-C stopped the study or trials were left unfinished (after writing everything)."""
     results, stopped_by_sigint = fitted
     interrupts.at("tables", folder)
-    ray_trials = tuning.ray_trials(folder)
+    ray_trials = _ray_trials(folder)
     trials, history = records.build_tables(
         results,
         spec,
@@ -63,8 +90,14 @@ def _finish(
         ledger.read(folder),
         ledger.read_invalid(folder),
         {name: trial_id for trial_id, (_, name) in ray_trials.items()},
+        folder,
     )
-    records.write_tables(folder, trials, history)
+    try:
+        records.write_tables(folder, trials, history)
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise DiskFull(exc.filename or "trials.csv", folder, len(ledger.read(folder))) from None
+        raise
     records.clean_error_files(trials)
     _close_out_optuna(folder, trials)
     counts = records.log_summary(trials, spec, time.monotonic() - started, history)
@@ -94,10 +127,40 @@ def _finish(
     return folder
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# Free space below which a write that went wrong is put down to a full disk.
+NEARLY_FULL_BYTES = 64 * 1024
+
+
+def _ray_trials(folder: Path) -> dict[str, tuple[str, str]]:
+    """Ray's view of each trial (tuning.ray_trials); where Ray could not save its state
+    whole because the disk filled up, a DiskFull rather than Ray's JSON error (issue 21:
+    'unexpected JSONDecodeError' after every trial had run). Ray's state unreadable for
+    another reason: the tables are made from the results and the ledger alone."""
+    try:
+        return tuning.ray_trials(folder)
+    except Exception as exc:
+        if _nearly_full(folder):
+            raise DiskFull("Ray's experiment state", folder, len(ledger.read(folder))) from None
+        log.warning(
+            "Ray's saved state in %s is unreadable (%s); the tables come from the results "
+            "and finished.jsonl",
+            folder,
+            type(exc).__name__,
+        )
+        return {}
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < NEARLY_FULL_BYTES
+
+
 def _close_out_optuna(folder: Path, trials: Any) -> None:
     """End the journal's trials as trials.csv ends them; a failure costs only the journal."""
-    from . import optuna_storage
-
     try:
         optuna_storage.close_out(folder, trials)
     except Exception as exc:
@@ -153,15 +216,23 @@ def run_study(
         specs = suite_specs(raw, set, num_samples)
         for spec in specs:
             _check_data(spec, address)
-        folder = experiment_dir(root, check_name(name or raw.get("name") or found_as or "suite"))
-        folder.mkdir(parents=True)
-        interrupts.at("start", suite=folder)
-        suite = {"suite": [s.to_dict() for s in specs], "description": raw.get("description", "")}
-        (folder / SUITE_FILE).write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
-        with cluster.session(address):
+        suite_name = check_name(name or raw.get("name") or found_as or "suite")
+        # Ray first: an --address that nothing answers at leaves nothing written.
+        with cluster.session(address), claimed(root, suite_name) as folder:
+            interrupts.at("start", suite=folder)
+            suite = {
+                "suite": [s.to_dict() for s in specs],
+                "description": raw.get("description", ""),
+            }
+            records.write_atomic(
+                folder / SUITE_FILE, yaml.safe_dump(suite, sort_keys=False).encode("utf-8")
+            )
             for spec in specs:
+                child = folder / spec.name
+                child.mkdir()
                 try:
-                    _run_one(spec, folder / spec.name, address, gpus_per_trial, report)
+                    with folder_lock.hold(child):
+                        _run_one(spec, child, address, gpus_per_trial, report)
                 except Interrupted as exc:  # the suite is what resumes (its later studies too)
                     raise Interrupted(folder, exc.unfinished) from None
         return folder
@@ -169,8 +240,9 @@ def run_study(
     if name is not None:
         spec = replace(spec, name=check_name(name))
     _check_data(spec, address)
-    with cluster.session(address):
-        return _run_one(spec, experiment_dir(root, spec.name), address, gpus_per_trial, report)
+    with cluster.session(address), claimed(root, spec.name) as folder:
+        interrupts.at("start", folder)
+        return _run_one(spec, folder, address, gpus_per_trial, report)
 
 
 def _check_data(spec: Spec, address: str | None) -> None:
@@ -226,39 +298,49 @@ def resume_study(
     interrupts.start()
     if (folder / SUITE_FILE).is_file():
         interrupts.at("start", suite=folder)
-        trust.check_owned(folder)
-        raw = read_yaml(folder / SUITE_FILE)
-        specs = [build_spec(part) for part in (raw or {}).get("suite", [])]
-        started = {
-            spec.name: _prepare_resume(folder / spec.name)
-            for spec in specs
-            if (folder / spec.name / SPEC_FILE).is_file()
-        }
-        if len(started) == len(specs) and all(_finished(folder / name) for name in started):
-            log.info("nothing to resume: every study of %s finished; results in it", folder)
+        trust.check_owned(folder)  # before anything in it is read or written
+        with folder_lock.hold(folder):
+            return _resume_suite(folder, address, report)
+    if not (folder / SPEC_FILE).is_file():
+        raise StudyError(f"{folder}: not a study folder (no {SPEC_FILE} or {SUITE_FILE})")
+    trust.check_owned(folder)
+    with folder_lock.hold(folder):
+        spec, resources = _prepare_resume(folder)
+        if _finished(folder):
+            log.info(
+                "nothing to resume: every trial of %s finished; its results and report are in it",
+                folder,
+            )
             return folder
         with cluster.session(address):
-            for spec in specs:
-                child = folder / spec.name
-                try:
+            return _resume_one(folder, spec, resources, report)
+
+
+def _resume_suite(folder: Path, address: str | None, report: bool) -> Path:
+    """Resume each unfinished study of a suite, and run those that had not started."""
+    raw = read_yaml(folder / SUITE_FILE)
+    specs = [build_spec(part) for part in (raw or {}).get("suite", [])]
+    started = {
+        spec.name: _prepare_resume(folder / spec.name)
+        for spec in specs
+        if (folder / spec.name / SPEC_FILE).is_file()
+    }
+    if len(started) == len(specs) and all(_finished(folder / name) for name in started):
+        log.info("nothing to resume: every study of %s finished; results in it", folder)
+        return folder
+    with cluster.session(address):
+        for spec in specs:
+            child = folder / spec.name
+            child.mkdir(exist_ok=True)
+            try:
+                with folder_lock.hold(child):
                     if spec.name not in started:
                         _run_one(spec, child, address, None, report)  # interrupted before it
                     elif not _finished(child):
                         _resume_one(child, *started[spec.name], report)
-                except Interrupted as exc:
-                    raise Interrupted(folder, exc.unfinished) from None
-        return folder
-    if not (folder / SPEC_FILE).is_file():
-        raise StudyError(f"{folder}: not a study folder (no {SPEC_FILE} or {SUITE_FILE})")
-    spec, resources = _prepare_resume(folder)
-    if _finished(folder):
-        log.info(
-            "nothing to resume: every trial of %s finished; its results and report are in it",
-            folder,
-        )
-        return folder
-    with cluster.session(address):
-        return _resume_one(folder, spec, resources, report)
+            except Interrupted as exc:
+                raise Interrupted(folder, exc.unfinished) from None
+    return folder
 
 
 def _finished(folder: Path) -> bool:
@@ -278,6 +360,9 @@ def _prepare_resume(folder: Path) -> tuple[Spec, Resources | None]:
     """The study's spec and the resources it ran with, validated as a new spec is
     (spec.yaml may have been edited); None where they must be asked of the cluster."""
     trust.check_owned(folder)
+    # Before anything can append to the journal: a torn last record is cut back, a
+    # damaged one before it is one line (nothing changed).
+    optuna_storage.repair_tail(folder)
     raw = read_yaml(folder / SPEC_FILE)
     if not isinstance(raw, dict):
         raise StudyError(f"{folder / SPEC_FILE}: not a spec")
