@@ -21,7 +21,7 @@ def test_the_ledger_keeps_each_trials_first_end_and_skips_cut_lines(tmp_path):
     found = ledger.read(tmp_path)
     assert set(found) == {"a", "b"}
     assert found["a"]["result"]["loss"] == 0.5 and math.isnan(found["a"]["result"]["x"])
-    assert found["b"] == {"ray_status": "ERROR", "result": {"loss": math.inf}}
+    assert found["b"] == {"ray_status": "ERROR", "result": {"loss": math.inf}, "trial_dir": ""}
 
 
 def test_a_rerun_trial_keeps_its_first_result_and_each_epoch_once():

@@ -57,11 +57,17 @@ def test_an_address_where_no_ray_answers_is_one_line_within_seconds(tmp_path):
         ("127.0.0.1:6379", ("127.0.0.1", 6379)),
         ("ray://head.example:10001", ("head.example", 10001)),
         ("[::1]:6380", ("::1", 6380)),
-        ("nonsense", None),  # Ray refuses it, and says why
     ],
 )
 def test_the_address_checked_is_the_one_ray_would_use(address, target):
     assert cluster._host_port(address) == target
+
+
+@pytest.mark.parametrize("address", ["nonsense", "127.0.0.1:6405 ", "127.0.0.1:-1", "h:0"])
+def test_an_address_of_no_known_form_is_one_line(address):
+    # Ray accepts some of these and retries for minutes (issue 21, item 7).
+    with pytest.raises(cluster.ClusterError, match="not an address; give auto, HOST:PORT"):
+        cluster._host_port(address)
 
 
 # --- 2. Ctrl-C at each phase: exit 130 and a hint with the real folder -----------------
@@ -338,7 +344,8 @@ def test_a_time_budget_study_lines_every_trial_and_counts_from_the_first(ray_add
         assert "None" not in str(row["reason"])
         if row["epochs"] == 0:
             why = str(row["reason"])
-            assert any(w in why for w in ("before its first epoch", "not started", "did not report"))
+            said = ("before its first epoch", "not started", "did not report")
+            assert any(w in why for w in said)
 
 
 # --- 8. --set ------------------------------------------------------------------------------
