@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import os
 import shlex
@@ -12,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import DiskFull, Interrupted, NothingTrained, StudyError
+from .errors import DISK_FULL_ERRNOS, DiskFull, Interrupted, NothingTrained, StudyError
 
 # Only light modules above: the heavy ones (pandas, Ray, torch through a plugin) load
 # inside main's try, so a Ctrl-C while they load is caught like any other.
@@ -290,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, with the way to the traceback
         if args.debug:
             raise
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
             from .interrupts import RUN
 
             full = DiskFull(exc.filename or "the results", RUN.suite or RUN.folder)

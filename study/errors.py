@@ -4,7 +4,11 @@ raise them without importing another's internals. The CLI prints the message of 
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
+
+# The errors of a write that found no space: the device is full, or the user's quota.
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 class StudyError(Exception):

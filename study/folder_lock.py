@@ -19,7 +19,7 @@ from pathlib import Path
 
 from experiment_folder import LOCK_FILE
 
-from .errors import StudyError
+from .errors import DISK_FULL_ERRNOS, StudyError
 
 
 def _unwritable(folder: Path, exc: OSError) -> StudyError:
@@ -46,7 +46,7 @@ def try_lock(folder: Path) -> int | None:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
     except OSError as exc:  # a full disk, say: the lock holds all the same
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if exc.errno not in DISK_FULL_ERRNOS:
             os.close(fd)
             raise _unwritable(folder, exc) from None
     return fd

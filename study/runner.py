@@ -9,7 +9,6 @@ records.py writes the tables. This module only strings them together, and asks
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import time
@@ -24,7 +23,7 @@ from experiment_folder import RAY_UNFINISHED, SPEC_FILE, SUITE_FILE, TRIALS_FILE
 from trainables import InvalidConfig
 
 from . import cluster, folder_lock, interrupts, ledger, optuna_storage, records, trust, tuning
-from .errors import DiskFull, Interrupted, NothingTrained, SpecError, StudyError
+from .errors import DISK_FULL_ERRNOS, DiskFull, Interrupted, NothingTrained, SpecError, StudyError
 from .loading import load_raw, read_yaml, spec_from_raw, suite_specs
 from .plan import make_plan, resolve_resources
 from .spec import Resources, Spec, build_spec, check_gpu, check_name, parse_resources
@@ -95,7 +94,7 @@ def _finish(
     try:
         records.write_tables(folder, trials, history)
     except OSError as exc:
-        if exc.errno in DISK_FULL:
+        if exc.errno in DISK_FULL_ERRNOS:
             raise DiskFull(exc.filename or "trials.csv", folder, len(ledger.read(folder))) from None
         raise
     records.clean_error_files(trials)
@@ -127,7 +126,6 @@ def _finish(
     return folder
 
 
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 # Free space below which a write that went wrong is put down to a full disk.
 NEARLY_FULL_BYTES = 64 * 1024
 

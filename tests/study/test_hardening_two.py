@@ -467,26 +467,15 @@ def test_a_variant_named_like_a_formula_is_escaped_in_trials_csv(tmp_path):
 # --- 6. a full disk ---------------------------------------------------------------------
 
 
-def test_a_full_disk_while_writing_the_tables_is_one_line_that_says_what_survived(
-    tmp_path, monkeypatch
-):
-    folder = tmp_path / "s"
-    folder.mkdir()
-    ledger.record(folder, "t1", "TERMINATED", {"trial_id": "t1"})
-
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "trials.csv"))
-
-    monkeypatch.setattr(records, "write_tables", full)
-    with pytest.raises(DiskFull) as caught:
-        try:
-            records.write_tables(folder, pd.DataFrame(), pd.DataFrame())
-        except OSError as exc:
-            raise DiskFull(exc.filename, folder, len(ledger.read(folder))) from None
-    text = str(caught.value)
-    assert text.startswith("no space left on device while writing ")
-    assert "finished.jsonl holds 1 finished trial(s)" in text
-    assert f"study resume {folder}" in text
+def test_the_full_disk_line_says_what_survived_and_how_to_finish(tmp_path):
+    """The message the runner raises where a table or Ray's state could not be written
+    (test_hardening_two_ray runs a study into a full tmpfs)."""
+    text = str(DiskFull("trials.csv", tmp_path, 4))
+    assert text.startswith("no space left on device while writing trials.csv; ")
+    assert f"what was written so far is in {tmp_path}" in text
+    assert "finished.jsonl holds 4 finished trial(s)" in text
+    assert text.endswith(f"free some space, then: study resume {tmp_path}")
+    assert "\n" not in text
 
 
 def test_an_enospc_anywhere_is_exit_1_and_one_line(tmp_path, monkeypatch):
