@@ -25,7 +25,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -156,17 +155,9 @@ class StateBackup:
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
-    """Copy whole or not at all, never through a link at the target: into a new file
-    (O_EXCL) that then replaces ``target`` itself."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Copy whole or not at all, never through a link at the target (state files are
+    small: read whole)."""
+    _write_atomic(target, source.read_bytes())
 
 
 def _whole(path: Path) -> bool:
@@ -204,3 +195,62 @@ def repair_state(folder: Path) -> list[str]:
         ", ".join(p.name for p in broken),
     )
     return [p.name for p in saved]
+
+
+# Ray's statuses of a trial it would run (again) on restore.
+_WOULD_RUN = ("PENDING", "RUNNING", "PAUSED")
+
+
+def mark_finished(folder: Path) -> list[str]:
+    """Before resuming: where Ray's saved state holds as unfinished a trial the ledger
+    holds as ended (it ended after Ray last saved its state: a SIGKILL, a full disk),
+    mark it ended there as the ledger says, so that Ray does not run it again (issue
+    21). Returns the trial ids marked.
+
+    Each ``experiment_state-*.json`` is Ray's JSON: a ``trial_data`` list of
+    [trial state (JSON text), run metadata (JSON text)]; only the state's ``status`` is
+    changed, and the rest is written back as it was read (plain JSON, nothing decoded)."""
+    ended = {tid: e["ray_status"] for tid, e in read(folder).items()}
+    ended = {tid: st for tid, st in ended.items() if st in ("TERMINATED", "ERROR")}
+    marked: list[str] = []
+    if not ended:
+        return marked
+    for path in sorted(folder.glob("experiment_state-*.json")):
+        try:
+            state = json.loads(path.read_bytes())
+            trials = state["trial_data"]
+            changed = False
+            for item in trials:
+                trial = json.loads(item[0])
+                tid = str(trial.get("trial_id"))
+                if tid in ended and trial.get("status") in _WOULD_RUN:
+                    trial["status"] = ended[tid]
+                    item[0] = json.dumps(trial, indent=2)
+                    changed = True
+                    if tid not in marked:
+                        marked.append(tid)
+        except (OSError, ValueError, RecursionError, KeyError, TypeError, IndexError):
+            continue  # not a state Ray could restore from either: Ray says so
+        if changed:
+            _write_atomic(path, json.dumps(state, indent=2).encode("utf-8"))
+    if marked:
+        log.info(
+            "%d trial(s) ended after Ray last saved its state; they keep their end and are "
+            "not run again",
+            len(marked),
+        )
+    return marked
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    """Write whole or not at all, never through a link at the target: into a new file
+    (O_EXCL) that then replaces ``target`` itself."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from ray.tune.search import Searcher
+from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from experiment_folder import RUNNING
@@ -67,10 +67,16 @@ def restoring(folder: Path) -> Iterator[None]:
 class HarnessOptunaSearch(OptunaSearch):
     """OptunaSearch that skips invalid proposals and tells Optuna how trials ended."""
 
-    def __init__(self, *args: Any, plan: TrialPlan, folder: Path, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, plan: TrialPlan, folder: Path, total: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.plan = plan
         self.folder = folder
+        # The trials the study runs in all; on resume, trials the ledger holds count
+        # towards it even where Ray's restored state never saw them (_all_asked).
+        self.total = total
+        self.ledger_ids: set[str] = set()
         self.invalid_count = 0
         self.exhausted: str | None = None  # the last reason, once the space gave out
 
@@ -81,7 +87,19 @@ class HarnessOptunaSearch(OptunaSearch):
             study: Any = self._ot_study
             study.set_metric_names([self.plan.metric])  # the dashboard's axis label
 
+    def _all_asked(self) -> bool:
+        """Whether every trial of the study was asked for already: those this searcher
+        knows, and those the ledger holds that its restored state does not (they ended
+        after Ray last saved it; without this, a resume asked for as many new trials
+        in their place, issue 21)."""
+        total = getattr(self, "total", None)  # None in a searcher pickled before it
+        if not total:
+            return False
+        return len(set(self._ot_trials) | getattr(self, "ledger_ids", set())) >= total
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self._all_asked():
+            return Searcher.FINISHED  # type: ignore[return-value]  # Ray's own sentinel
         reason = ""
         for _ in range(MAX_INVALID_IN_ROW):
             params = super().suggest(trial_id)
@@ -136,6 +154,7 @@ class HarnessOptunaSearch(OptunaSearch):
     def _rebind(self, folder: Path) -> None:
         """Point the restored study, and its trials, at ``folder``'s journal."""
         self.folder = folder
+        self.ledger_ids = set(ledger.read(folder))
         self._storage = optuna_storage.open_storage(folder)
         study = optuna.load_study(
             study_name=self._study_name, storage=self._storage, sampler=self._sampler
@@ -187,3 +206,19 @@ class HarnessOptunaSearch(OptunaSearch):
             super().on_trial_complete(trial_id, None, False)  # Ray's OptunaSearch: PRUNED
         else:
             super().on_trial_complete(trial_id, result or None, error)
+
+
+class HarnessLimiter(ConcurrencyLimiter):
+    """Ray's ConcurrencyLimiter, which on resume forgets the trials the ledger holds as
+    ended: ``study resume`` marks those ended in Ray's state (ledger.mark_finished), so
+    Ray never reports them ended to the limiter, which would otherwise count them as
+    running for ever and ask for no more trials (a resume that never ended)."""
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        # Ray's SearchGenerator restores a wrapper by set_state (its live trials among
+        # them), from the state saved with the experiment's.
+        super().set_state(state)
+        if _restoring_into is not None:
+            ended = set(ledger.read(_restoring_into))
+            self.live_trials = {t for t in self.live_trials if t not in ended}
+            self.num_unfinished_live_trials = len(self.live_trials)

@@ -311,17 +311,24 @@ def ledger_trial(
     name = str(entry.get("trial_dir") or "")
     plain = name and "/" not in name and name not in (".", "..")
     trial_dir = folder / name if plain else folder / trial_id
+    last = entry["result"]
     history = _result_lines(trial_dir, trial_id)
+    if history.empty and "epoch" in last:  # its result.json lost too (a full disk)
+        frame = pd.DataFrame([last]).rename(columns=RAY_KEPT)
+        history = frame[[c for c in frame.columns if c not in RAY_DROPPED]]
+        history.insert(0, "trial_id", trial_id)
     failed = entry.get("ray_status") == "ERROR"
     result = SimpleNamespace(
-        metrics=entry["result"],
+        metrics=last,
         config={},
         error=RuntimeError("the trial raised an error (recorded in finished.jsonl)")
         if failed
         else None,
         path=trial_dir,
     )
-    row = trial_row(result, spec, history, str(entry.get("ray_status")), entry["result"], trial_id)
+    row = trial_row(result, spec, history, str(entry.get("ray_status")), last, trial_id)
+    if isinstance(last.get("epoch"), int):  # the epochs it reported, if fewer survived
+        row["epochs"] = max(int(row["epochs"]), last["epoch"])
     return row, history.drop(columns=[TRIAL_CONFIG], errors="ignore")
 
 

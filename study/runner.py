@@ -379,6 +379,7 @@ def _resume_one(folder: Path, spec: Spec, resources: Resources | None, report: b
     plan = make_plan(spec, resources)
     interrupts.at("trials", folder)
     ledger.repair_state(folder)
+    ledger.mark_finished(folder)
     log.info("resuming %s", folder)
     results = tuning.fit_restored(folder, plan, resources)
     return _finish(results, spec, folder, started, report)

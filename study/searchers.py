@@ -16,10 +16,9 @@ METRIC = OBJECTIVE  # what searchers and schedulers optimise: the spec's metric,
 
 def _optuna(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> Any:
     import optuna
-    from ray.tune.search import ConcurrencyLimiter
 
     from . import optuna_storage
-    from .optuna_search import HarnessOptunaSearch
+    from .optuna_search import HarnessLimiter, HarnessOptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" chatter
     # Optuna 5's TPE models the parameters jointly (multivariate) and lies about
@@ -35,8 +34,10 @@ def _optuna(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> A
         folder=folder,
         storage=optuna_storage.open_storage(folder),
         study_name=optuna_storage.study_name(folder),
+        # Variants are a grid Ray expands around the searcher: no total to keep there.
+        total=None if spec.variants else spec.trial_count(),
     )
-    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+    return HarnessLimiter(searcher, max_concurrent=max_concurrent)
 
 
 def _basic(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> Any:

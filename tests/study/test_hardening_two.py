@@ -343,14 +343,18 @@ def test_no_table_has_fewer_trials_than_the_ledger(tmp_path):
     last = {**epochs[-1], "status": "completed", "trial_id": "t1"}
     ledger.record(folder, "t1", "TERMINATED", last, "lin_t1")
     ledger.record(folder, "t2", "ERROR", {"trial_id": "t2"}, "lin_t2")
+    # Its result.json lost as well (the disk was full): its last epoch, as the ledger has it.
+    lost = {"epoch": 5, "loss": 0.1, "objective": 0.1, "status": "completed"}
+    ledger.record(folder, "t3", "TERMINATED", {**lost, "training_iteration": 5}, "lin_t3")
     spec = build_spec({"trainable": "linear_w", "metric": "loss", "mode": "min"})
     trials, history = records.build_tables([], spec, {}, ledger.read(folder), [], {}, folder)
     by_id = trials.set_index("trial_id")
-    assert set(by_id.index) == {"t1", "t2"}
+    assert set(by_id.index) == {"t1", "t2", "t3"}
+    assert by_id.loc["t3", "epochs"] == 5 and by_id.loc["t3", "loss"] == 0.1
     assert by_id.loc["t1", "status"] == "completed" and by_id.loc["t1", "epochs"] == 3
     assert by_id.loc["t1", "loss"] == pytest.approx(1 / 3)
     assert by_id.loc["t2", "status"] == "error"
-    assert list(history["epoch"]) == [1, 2, 3]
+    assert list(history["epoch"]) == [1, 2, 3, 5]
 
 
 # --- 4. one writer per folder ---------------------------------------------------------
@@ -581,3 +585,60 @@ def test_ctrl_c_during_analyze_says_what_analyze_left(tmp_path, monkeypatch):
     assert code == 130 and err.count("\n") == 1
     assert "run" not in err.split(";")[0] and "before any study started" not in err
     assert f"write it with: study analyze {folder}" in err
+
+
+# --- 6b. resume runs no trial again that the ledger holds as ended ----------------------
+
+
+def _ray_state(folder: Path, statuses: dict[str, str]) -> Path:
+    """An experiment_state file in Ray 2.60's layout: trial_data holds [state, metadata]
+    pairs of JSON text, and the state a CLOUDPICKLE_FALLBACK field that must survive."""
+    fallback = {"_type": "CLOUDPICKLE_FALLBACK", "value": "80044e2e"}
+    trials = [
+        [json.dumps({"trial_id": tid, "status": st, "stopper": fallback}, indent=2), "{}"]
+        for tid, st in statuses.items()
+    ]
+    path = folder / "experiment_state-2026-01-01_00-00-00.json"
+    path.write_text(json.dumps({"trial_data": trials, "runner_data": {}, "stats": {}}))
+    return path
+
+
+def test_trials_the_ledger_holds_as_ended_are_marked_ended_in_rays_state(tmp_path):
+    path = _ray_state(tmp_path, {"a": "RUNNING", "b": "PENDING", "c": "TERMINATED", "d": "PENDING"})
+    ledger.record(tmp_path, "a", "TERMINATED", {"loss": 1.0})
+    ledger.record(tmp_path, "b", "ERROR", {})
+    ledger.record(tmp_path, "c", "TERMINATED", {"loss": 2.0})
+    assert ledger.mark_finished(tmp_path) == ["a", "b"]
+    trials = {
+        json.loads(item[0])["trial_id"]: json.loads(item[0])
+        for item in json.loads(path.read_text())["trial_data"]
+    }
+    assert {tid: t["status"] for tid, t in trials.items()} == {
+        "a": "TERMINATED",
+        "b": "ERROR",
+        "c": "TERMINATED",
+        "d": "PENDING",  # not ended: Ray runs it
+    }
+    assert trials["a"]["stopper"] == {"_type": "CLOUDPICKLE_FALLBACK", "value": "80044e2e"}
+    assert ledger.mark_finished(tmp_path) == []  # nothing left to mark
+
+
+def test_the_restored_limiter_and_searcher_count_what_the_ledger_holds(tmp_path, monkeypatch):
+    from ray.tune.search import Searcher
+
+    from study import optuna_search
+
+    for tid in ("a", "b", "c"):
+        ledger.record(tmp_path, tid, "TERMINATED", {"loss": 1.0})
+    limiter = optuna_search.HarnessLimiter.__new__(optuna_search.HarnessLimiter)
+    monkeypatch.setattr(optuna_search, "_restoring_into", tmp_path)
+    limiter.set_state({"live_trials": {"a", "x"}, "num_unfinished_live_trials": 2})
+    assert limiter.live_trials == {"x"} and limiter.num_unfinished_live_trials == 1
+
+    searcher = optuna_search.HarnessOptunaSearch.__new__(optuna_search.HarnessOptunaSearch)
+    searcher.total, searcher.ledger_ids = 5, set(ledger.read(tmp_path))
+    searcher._ot_trials = {"a": None, "x": None}  # what Ray's older state knew
+    assert not searcher._all_asked()  # a, b, c and x: one of 5 still to ask for
+    searcher.total = 4
+    assert searcher._all_asked()
+    assert searcher.suggest("new") == Searcher.FINISHED  # no trial in place of b or c

@@ -102,6 +102,13 @@ def test_sigkilled_driver_resumes_without_losing_trials_or_their_results(ray_add
         assert after.loc[tid, "time_s"] == pytest.approx(last["time_total_s"])
     history = pd.read_csv(folder / "history.csv")
     assert history.groupby("trial_id")["epoch"].apply(sorted).tolist() == [[1, 2, 3]] * 6
+    _assert_none_ran_again(folder)
+
+
+def _assert_none_ran_again(folder: Path) -> None:
+    """Each trial ended once: none that had ended before the kill ran again (issue 21)."""
+    ends = [json.loads(line)["trial_id"] for line in (folder / "finished.jsonl").open()]
+    assert len(ends) == len(set(ends)), ends
 
 
 def test_a_sigkilled_cnn_search_with_invalid_proposals_resumes(ray_address, tmp_path):
@@ -146,6 +153,7 @@ def test_a_sigkilled_cnn_search_with_invalid_proposals_resumes(ray_address, tmp_
     assert len(invalid) >= 1 and invalid["trial_dir"].isna().all()
     skipped = [json.loads(x) for x in (folder / "invalid.jsonl").read_text().splitlines()]
     assert set(invalid["trial_id"]) == {e["trial_id"] for e in skipped}
+    _assert_none_ran_again(folder)
 
 
 @pytest.mark.parametrize(("trainable", "resumes_from"), [("flaky", 1), ("flaky_plain", 0)])
