@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--address",
         help="join a Ray cluster: auto, HOST:PORT or ray://HOST:PORT "
-        "(default: a private local Ray)",
+        "(default: $RAY_ADDRESS if set, as in a Ray Job; else a private local Ray)",
     )
     run.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.25")
     run.add_argument("--no-report", action="store_true", help="skip the report at the end")
@@ -92,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
         "folders you wrote. A folder owned by another user, or writable by anyone, is refused.",
     )
     resume.add_argument("experiment", metavar="EXPERIMENT_DIR")
-    resume.add_argument("--address", help="join this Ray cluster (default: a private local Ray)")
+    resume.add_argument(
+        "--address",
+        help="join this Ray cluster (default: $RAY_ADDRESS if set; else a private local Ray)",
+    )
     resume.add_argument("--no-report", action="store_true", help="skip the report at the end")
 
     analyze = commands.add_parser("analyze", help="write the report of an experiment folder")

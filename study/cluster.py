@@ -89,6 +89,31 @@ REACH_TIMEOUT_S = 5.0
 
 
 ADDRESS_FORMS = "auto, HOST:PORT or ray://HOST:PORT, with a port from 1 to 65535"
+# Set by Ray Jobs for the driver (ray job submit, KubeRay's RayJob).
+JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+
+
+def resolve_address(address: str | None) -> str | None:
+    """The cluster to join: ``address``, else ``$RAY_ADDRESS`` (which Ray Jobs sets for
+    the driver, issue 22: without it a job's study started a private Ray whose workers
+    could not fetch the job's files), else None for a private local Ray."""
+    if address:
+        return address
+    env = os.environ.get("RAY_ADDRESS", "").strip()
+    if not env:
+        return None
+    if env.startswith(("http://", "https://")):
+        raise ClusterError(
+            f"RAY_ADDRESS={short(env)}: a job server's address (for 'ray job submit'), not "
+            "a cluster's; set it to HOST:PORT (or auto), or unset it for a private local Ray"
+        )
+    log.info("joining the Ray cluster at %s (RAY_ADDRESS)", env)
+    return env
+
+
+def in_ray_job() -> bool:
+    """Whether this process is the driver of a Ray Job."""
+    return JOB_CONFIG_ENV in os.environ
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
@@ -180,7 +205,10 @@ def _init(ray: Any, address: str | None) -> None:
             address=address,
             logging_level=log_level(),
             log_to_driver=False,
-            runtime_env=plugin_runtime_env(),
+            # A Ray Job's driver has its job's runtime_env (its working_dir and env_vars
+            # ship the user's modules and variables); Ray cannot add py_modules there
+            # ("cannot pickle 'module' object", seen).
+            runtime_env=None if in_ray_job() else plugin_runtime_env(),
         )
     else:
         ray.init(

@@ -209,7 +209,8 @@ def run_study(
     raw, found_as = load_raw(spec_or_path)
     if gpus_per_trial is not None:
         gpus_per_trial = float(check_gpu(gpus_per_trial, "--gpus-per-trial"))
-    root = Path(storage or DEFAULT_STORAGE).resolve()
+    address = cluster.resolve_address(address)
+    root = _storage_root(storage)
     if isinstance(raw, Mapping) and "suite" in raw:
         specs = suite_specs(raw, set, num_samples)
         for spec in specs:
@@ -241,6 +242,19 @@ def run_study(
     with cluster.session(address), claimed(root, spec.name) as folder:
         interrupts.at("start", folder)
         return _run_one(spec, folder, address, gpus_per_trial, report)
+
+
+def _storage_root(storage: str | Path | None) -> Path:
+    """The folder the experiment folders go in. A Ray Job's driver runs in a copy of its
+    working_dir inside Ray's session folder, which Ray deletes: a relative storage there
+    would lose the results with the job (issue 22), so it is refused."""
+    given = Path(storage or DEFAULT_STORAGE)
+    if cluster.in_ray_job() and not given.is_absolute():
+        raise StudyError(
+            f"--storage {given}: relative to the Ray job's working_dir, which Ray deletes "
+            "with the job; give an absolute path that outlives it (a shared folder)"
+        )
+    return given.resolve()
 
 
 def _check_data(spec: Spec, address: str | None) -> None:
@@ -294,6 +308,7 @@ def resume_study(
     (trust.check_owned). Everything is checked before Ray starts."""
     folder = Path(experiment).resolve()
     interrupts.start()
+    address = cluster.resolve_address(address)
     if (folder / SUITE_FILE).is_file():
         interrupts.at("start", suite=folder)
         trust.check_owned(folder)  # before anything in it is read or written

@@ -1,0 +1,55 @@
+"""Which cluster a study joins without --address (issue 22): $RAY_ADDRESS, as Ray Jobs
+set it for the driver, and where a job's results may go. No Ray is started: joining is
+replaced by a stand-in that records the address."""
+
+from __future__ import annotations
+
+import pytest
+from cli_inprocess import run_cli
+
+from study import cluster
+
+JOINED = "JOINED"
+
+
+@pytest.fixture(autouse=True)
+def record_join(monkeypatch):
+    def refuse(address):
+        raise cluster.ClusterError(f"{JOINED} {address}")
+
+    monkeypatch.setattr(cluster, "connect", refuse)
+
+
+def test_without_address_a_study_joins_ray_address(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.7:6379")
+    _, out, err = run_cli(["run", "lr-divergence", "--storage", str(tmp_path)])
+    assert f"{JOINED} 10.0.0.7:6379" in err
+    assert "joining the Ray cluster at 10.0.0.7:6379 (RAY_ADDRESS)" in out
+    # --address wins over the variable.
+    where = ["--address", "auto", "--storage", str(tmp_path)]
+    _, out, err = run_cli(["run", "lr-divergence", *where])
+    assert f"{JOINED} auto" in err
+
+
+def test_without_either_a_study_starts_a_private_ray(monkeypatch, tmp_path):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    _, _, err = run_cli(["run", "lr-divergence", "--storage", str(tmp_path)])
+    assert f"{JOINED} None" in err
+
+
+def test_a_job_servers_url_in_ray_address_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:8265")
+    code, _, err = run_cli(["run", "lr-divergence", "--storage", str(tmp_path)])
+    assert code == 2 and err.count("\n") == 1 and "a job server's address" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_in_a_ray_job_a_relative_storage_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv(cluster.JOB_CONFIG_ENV, "{}")
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.7:6379")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["run", "lr-divergence"])
+    assert code == 2 and "relative to the Ray job's working_dir" in err
+    assert not any(tmp_path.iterdir())
+    _, _, err = run_cli(["run", "lr-divergence", "--storage", str(tmp_path / "abs")])
+    assert f"{JOINED} 10.0.0.7:6379" in err  # an absolute one goes on
