@@ -264,6 +264,15 @@ def _arguments(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``study ARGV``: the exit status. A Ctrl-C is seen even where an import swallowed
+    its KeyboardInterrupt (interrupts.sigint_guard)."""
+    from . import interrupts
+
+    with interrupts.sigint_guard():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:  # 'study' alone: what it can do
@@ -274,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         import trainables
 
         trainables.check_plugins()
+        from .interrupts import raise_if_swallowed
+
+        raise_if_swallowed()  # a Ctrl-C while the packages above loaded
         return int(COMMANDS[args.command](args))
     except Interrupted as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)

@@ -302,6 +302,19 @@ def build_tables(
     return trials, history
 
 
+def add_retries(trials: pd.DataFrame, failures: dict[str, int]) -> pd.DataFrame:
+    """The ``retries`` column: how often Ray ran each trial again after it failed (a
+    raised error, a dead process, a lost node); 0 for trials with no Ray trial."""
+    if trials.empty:
+        return trials
+    out = trials.copy()
+    out["retries"] = [int(failures.get(str(t), 0)) for t in out["trial_id"]]
+    # A trial that ended in error failed once more than it was retried.
+    failed = out["status"] == "error"
+    out.loc[failed, "retries"] = (out.loc[failed, "retries"] - 1).clip(lower=0)
+    return out
+
+
 def ledger_trial(
     folder: Path, trial_id: str, entry: dict[str, Any], spec: Spec
 ) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -447,6 +460,9 @@ def log_summary(
     the trial lines and the report use too); returns the counts."""
     counts = status_counts(trials)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    if "retries" in trials and trials["retries"].sum():
+        retried = int((trials["retries"] > 0).sum())
+        summary += f"; {retried} retried after a failure ({int(trials['retries'].sum())} retries)"
     log.info("%d trials in %.1f s: %s", len(trials), seconds, summary or "none")
     best = best_trial(trials, spec.metric, spec.mode)
     if best is not None:

@@ -85,12 +85,13 @@ def _finish(
     trials, history = records.build_tables(
         results,
         spec,
-        {trial_id: status for trial_id, (status, _) in ray_trials.items()},
+        {trial_id: t.status for trial_id, t in ray_trials.items()},
         ledger.read(folder),
         ledger.read_invalid(folder),
-        {name: trial_id for trial_id, (_, name) in ray_trials.items()},
+        {t.folder: trial_id for trial_id, t in ray_trials.items()},
         folder,
     )
+    trials = records.add_retries(trials, {tid: t.failures for tid, t in ray_trials.items()})
     try:
         records.write_tables(folder, trials, history)
     except OSError as exc:
@@ -130,7 +131,7 @@ def _finish(
 NEARLY_FULL_BYTES = 64 * 1024
 
 
-def _ray_trials(folder: Path) -> dict[str, tuple[str, str]]:
+def _ray_trials(folder: Path) -> dict[str, tuning.RayTrial]:
     """Ray's view of each trial (tuning.ray_trials); where Ray could not save its state
     whole because the disk filled up, a DiskFull rather than Ray's JSON error (issue 21:
     'unexpected JSONDecodeError' after every trial had run). Ray's state unreadable for
@@ -248,7 +249,13 @@ def _storage_root(storage: str | Path | None) -> Path:
     """The folder the experiment folders go in. A Ray Job's driver runs in a copy of its
     working_dir inside Ray's session folder, which Ray deletes: a relative storage there
     would lose the results with the job (issue 22), so it is refused."""
-    given = Path(storage or DEFAULT_STORAGE)
+    text = str(storage or DEFAULT_STORAGE)
+    if "://" in text:  # Path() would make s3://b/p the local folder s3:/b/p
+        raise StudyError(
+            f"--storage {text}: storage URIs (s3://, gs://, file://) are not supported yet; "
+            "give a folder (a shared one on a cluster)"
+        )
+    given = Path(text)
     if cluster.in_ray_job() and not given.is_absolute():
         raise StudyError(
             f"--storage {given}: relative to the Ray job's working_dir, which Ray deletes "
@@ -278,6 +285,7 @@ def _run_one(
     spec: Spec, folder: Path, address: str | None, gpus_per_trial: float | None, report: bool
 ) -> Path:
     started = time.monotonic()
+    spec = spec.on_cluster(joined=address is not None)
     resources = _resources(spec, gpus_per_trial)
     plan = make_plan(spec, resources)
     interrupts.at("trials", folder)

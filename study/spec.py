@@ -12,7 +12,7 @@ import logging
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trainables
@@ -33,6 +33,9 @@ MAX_SAMPLES = 100_000
 # start hundreds of trials at once on a laptop.
 MAX_TRIALS = 100_000
 MIN_CPU = 0.1
+# Retries per trial on a cluster unless the spec says: one retry from its last
+# checkpoint finishes a trial lost with its node (measured on a 2-node loopback cluster).
+CLUSTER_MAX_FAILURES = 1
 MAX_SEED = 2**32 - 1  # numpy's and Optuna's generators take 32-bit seeds
 MAX_GPU = 64
 TOP_KEYS = (
@@ -90,13 +93,23 @@ class Spec:
     scheduler: Scheduler = field(default_factory=Scheduler)
     resources: Resources = field(default_factory=Resources)
     max_concurrent: int | None = None
-    max_failures: int = 0
+    # Retries per trial after an error. None: by where it runs, resolved when it starts
+    # (on_cluster): 0 on a private local Ray, CLUSTER_MAX_FAILURES on a cluster.
+    max_failures: int | None = None
     time_budget_s: float | None = None
     config: dict[str, Any] = field(default_factory=dict)
     space: dict[str, Dimension] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     checkpoint: bool = True
     description: str = ""
+
+    def on_cluster(self, joined: bool) -> Spec:
+        """The spec as it runs: ``max_failures`` unset becomes 0 on a private local Ray
+        and CLUSTER_MAX_FAILURES on a cluster (issue 22: a trial lost with its node was
+        an error by default, where one retry from its checkpoint finishes it)."""
+        if self.max_failures is not None:
+            return self
+        return replace(self, max_failures=CLUSTER_MAX_FAILURES if joined else 0)
 
     def _search_dict(self) -> dict[str, Any]:
         out = vars(self.search).copy()
@@ -340,9 +353,9 @@ def build_spec(raw: Any) -> Spec:
         scheduler=_scheduler(raw.get("scheduler")),
         resources=parse_resources(raw.get("resources")),
         max_concurrent=max_concurrent,
-        max_failures=_number(
-            raw.get("max_failures", 0), "max_failures", low=0, integer=True, high=100
-        ),
+        max_failures=None
+        if raw.get("max_failures") is None
+        else _number(raw["max_failures"], "max_failures", low=0, integer=True, high=100),
         time_budget_s=time_budget,
         config=config,
         space=space,

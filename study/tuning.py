@@ -9,7 +9,7 @@ nothing about specs and writes no tables.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import StudyError
 from .plan import TrialPlan
@@ -48,7 +48,7 @@ def _run_config(spec: Spec, folder: Path) -> Any:
         storage_path=str(folder.parent.resolve()),
         verbose=0,
         callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), DurableRecords(), TrialLines(spec)],
-        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures or 0),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
 
@@ -109,18 +109,24 @@ def fit_restored(folder: Path, plan: TrialPlan, resources: Resources) -> tuple[A
         return _fit(tuner)
 
 
+class RayTrial(NamedTuple):
+    """A trial as Ray's saved state has it."""
+
+    status: str  # TERMINATED, ERROR, or PENDING/RUNNING when the study was interrupted
+    folder: str  # the name of its trial folder
+    failures: int  # how often it failed and was retried (or given up)
+
+
 def ray_statuses(folder: Path) -> dict[str, str]:
-    """Ray Tune's own status of each trial (TERMINATED, ERROR, or PENDING/RUNNING when the
-    study was interrupted), read back from the experiment folder."""
-    return {trial_id: status for trial_id, (status, _) in ray_trials(folder).items()}
+    """Ray Tune's own status of each trial, read back from the experiment folder."""
+    return {trial_id: t.status for trial_id, t in ray_trials(folder).items()}
 
 
-def ray_trials(folder: Path) -> dict[str, tuple[str, str]]:
-    """trial_id -> (Ray's status, the name of its trial folder), from the experiment
-    folder."""
+def ray_trials(folder: Path) -> dict[str, RayTrial]:
+    """trial_id -> its RayTrial, from the experiment folder."""
     from ray import tune
 
     return {
-        t.trial_id: (t.status, Path(str(t.path)).name)
+        t.trial_id: RayTrial(t.status, Path(str(t.path)).name, int(t.num_failures or 0))
         for t in tune.ExperimentAnalysis(str(folder)).trials
     }

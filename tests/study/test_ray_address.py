@@ -53,3 +53,33 @@ def test_in_a_ray_job_a_relative_storage_is_refused(monkeypatch, tmp_path):
     assert not any(tmp_path.iterdir())
     _, _, err = run_cli(["run", "lr-divergence", "--storage", str(tmp_path / "abs")])
     assert f"{JOINED} 10.0.0.7:6379" in err  # an absolute one goes on
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/prefix", "gs://b/p", "file:///tmp/x"])
+def test_a_storage_uri_is_one_line_not_a_local_folder(tmp_path, monkeypatch, uri):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["run", "lr-divergence", "--storage", uri])
+    assert code == 2 and err.count("\n") == 1 and "storage URIs" in err
+    assert not any(tmp_path.iterdir())  # no folder named s3:
+
+
+def test_a_refused_address_on_a_suite_writes_nothing(tmp_path):
+    """A suite's folder is made once Ray is reached (issue 22: suite.yaml was written
+    first, and the next run went to quickstart-2)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .conftest import free_port, study_env
+
+    study = str(Path(sys.executable).parent / "study")
+    where = ["--address", f"127.0.0.1:{free_port()}", "--storage", str(tmp_path)]
+    done = subprocess.run(
+        [study, "run", "quickstart", *where],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=study_env(),
+    )
+    assert done.returncode == 2 and "no Ray cluster answers at" in done.stderr
+    assert not any(tmp_path.iterdir())

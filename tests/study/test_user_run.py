@@ -557,3 +557,22 @@ def test_the_hint_after_an_interrupt_is_true_to_where_the_run_stood(tmp_path):
     assert interrupts.hint().endswith(f"study analyze {folder}")
     interrupts.at("done", folder, suite=tmp_path)  # between a suite's studies
     assert interrupts.hint().endswith(f"continue with: study resume {tmp_path}")
+
+
+def test_a_ctrl_c_that_an_import_swallowed_still_stops_the_run():
+    """A KeyboardInterrupt raised inside a Cython module's import is swallowed there
+    ('Exception ignored in: ...'); the run went on and exited 0 (1 run in 12 with a
+    Ctrl-C 0.3 s after start). The command's handler keeps it for the next phase."""
+    from study import interrupts
+
+    with interrupts.sigint_guard():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here, between bytecodes
+        except KeyboardInterrupt:
+            pass  # swallowed, as the import did
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.at("trials")
+        interrupts.at("tables")  # raised once, not again
+    with interrupts.sigint_guard():
+        interrupts.start()  # a new command starts clean
