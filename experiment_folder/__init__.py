@@ -198,8 +198,36 @@ def strip_ansi(text: str) -> str:
     return ANSI.sub("", text)
 
 
+# How Ray 2.60 says that a trial's worker went away with its node: "The actor <id> is
+# unavailable: ... RpcError: RPC error: Socket closed ..." (seen when a worker node's
+# raylet was killed), or an actor or node that died.
+NODE_LOST = re.compile(
+    r"The actor \w+ is unavailable|ActorUnavailableError|ActorDiedError|NodeDiedError"
+    r"|The actor died|node (?:has )?died"
+)
+NODE_IP = re.compile(r"\bip[:=]\s*'?(\d{1,3}(?:\.\d{1,3}){3})")
+
+
+def node_lost(text: str) -> str | None:
+    """The one-line reason of a trial lost with its node (with the node's IP where Ray
+    gives it), or None when ``text`` is not Ray's word for that."""
+    plain = strip_ansi(str(text))
+    if not NODE_LOST.search(plain):
+        return None
+    ip = NODE_IP.search(plain)
+    where = f" ({ip.group(1)})" if ip else ""
+    return (
+        f"lost with its node{where}: Ray lost the worker that ran it (raise max_failures "
+        "to retry such trials from their last checkpoint)"
+    )
+
+
 def error_line(text: str, limit: int = 300) -> str:
-    """One line for the tables: the last 'Type: message' line of a traceback."""
+    """One line for the tables: a lost node said as such, else the last 'Type: message'
+    line of a traceback."""
+    lost = node_lost(text)
+    if lost is not None:
+        return lost[:limit]
     lines = [line.strip() for line in strip_ansi(str(text)).splitlines() if line.strip()]
     for line in reversed(lines):
         if ":" in line and not line.startswith(("File ", "^")):

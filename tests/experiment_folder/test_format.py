@@ -58,3 +58,21 @@ def test_error_line_is_the_last_type_and_message_line():
     assert fmt.error_line(text) == "ValueError: bad"
     assert fmt.error_line("") == "error"
     assert len(fmt.error_line("E: " + "x" * 1000)) == 300
+
+
+def test_a_trial_lost_with_its_node_says_so_in_one_line():
+    # Ray 2.60's error.txt after a worker node's raylet was SIGKILLed (seen in
+    # test_reliability's lost-node test with max_failures 0).
+    seen = (
+        "Failure # 1 (occurred at 2026-11-30_11-37-52)\n"
+        "The actor ba3fcceeb8116818e9c738d901000000 is unavailable: The actor is temporarily "
+        "unavailable: RpcError: RPC error: Socket closed rpc_code: 14. The task may or may "
+        "not have been executed on the actor."
+    )
+    line = fmt.error_line(seen)
+    assert line.startswith("lost with its node: Ray lost the worker that ran it")
+    died = "ray.exceptions.ActorDiedError: The actor died because its node has died.\nip: 10.1.2.3"
+    assert fmt.error_line(died).startswith("lost with its node (10.1.2.3):")
+    assert fmt.error_line("Traceback\nValueError: socket closed") == (
+        "ValueError: socket closed"  # a user's own error is not a lost node
+    )

@@ -239,9 +239,12 @@ def test_a_killed_mnist_trial_resumes_from_its_epoch_checkpoint_exactly(ray_addr
     assert trial["test_acc"] == straight["test_acc"] and trial["loss"] == straight["loss"]
 
 
-def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path):
+@pytest.mark.parametrize("max_failures", [None, 0])
+def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path, max_failures):
     """A head and a worker node on this machine (one CPU each); the worker node is
-    killed (SIGKILL to its raylet and everything under it) while it runs a trial."""
+    killed (SIGKILL to its raylet and everything under it) while it runs a trial.
+    Unset, max_failures is 1 on a cluster and the lost trials finish; with 0 the lost
+    trial ends in error, and its reason says that its node was lost."""
     address, temp_dir = start_head(num_cpus=1)
     node_port = free_port()
     try:
@@ -268,7 +271,8 @@ def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path):
                     "metric": "loss",
                     "mode": "min",
                     "search": {"algorithm": "grid"},
-                    # No max_failures: on a cluster it defaults to 1 (issue 22).
+                    # Unset, max_failures defaults to 1 on a cluster (issue 22).
+                    **({} if max_failures is None else {"max_failures": max_failures}),
                     "max_concurrent": 2,
                     "config": {"epochs": 4, "sleep": 0.5},
                     "space": {"value": {"grid": [1, 2, 3, 4]}},
@@ -291,6 +295,13 @@ def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path):
         procs.kill(procs.with_marker(f"--node_manager_port={node_port}"))
     folder = tmp_path / "st" / "lost"
     trials = pd.read_csv(folder / "trials.csv")
+    if max_failures == 0:  # not retried: the lost trial says what happened to it
+        lost = trials[trials["status"] == "error"]
+        assert len(lost) == 1 and (trials["status"] != "error").sum() == 3, trials["reason"]
+        assert lost["reason"].iloc[0].startswith("lost with its node")
+        assert f"trial {lost['trial_id'].iloc[0]} error" in out and "lost with its node" in out
+        assert "Socket clo" not in out  # not Ray's actor text, cut mid-word
+        return
     assert len(trials) == 4 and (trials["status"] == "completed").all(), trials["reason"]
     assert (trials["epoch"] == 4).all() and trials["trial_id"].is_unique
     assert trials["retries"].sum() >= 1  # the lost trials, each retried once
