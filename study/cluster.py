@@ -50,7 +50,16 @@ def _use_token_if_available() -> None:
         )
     except ImportError:  # older Ray: no token authentication to configure
         return
-    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    # Ray logs "Token authentication is enabled ... Set RAY_AUTH_MODE=disabled to opt
+    # out" through its own handler, raw, into the study's output (issue 22): nothing
+    # to act on there, and advice against the README's. Shown with --debug.
+    said = logging.getLogger("ray._private.authentication")
+    level = said.level
+    said.setLevel(log_level())
+    try:
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    finally:
+        said.setLevel(level)
 
 
 def log_level() -> int:
