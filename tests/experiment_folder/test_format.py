@@ -71,8 +71,16 @@ def test_a_trial_lost_with_its_node_says_so_in_one_line():
     )
     line = fmt.error_line(seen)
     assert line.startswith("lost with its node: Ray lost the worker that ran it")
-    died = "ray.exceptions.ActorDiedError: The actor died because its node has died.\nip: 10.1.2.3"
+    died = (
+        "ray.exceptions.ActorDiedError: The actor is dead because its node has died.\nip: 10.1.2.3"
+    )
     assert fmt.error_line(died).startswith("lost with its node (10.1.2.3):")
+    # Its own process died (test_reliability's dying trial): not a lost node.
+    own = (
+        "ray.exceptions.ActorDiedError: The actor died unexpectedly before finishing this "
+        "task.\n\tip: 192.0.2.2\nThe actor is dead because its worker process has died."
+    )
+    assert not fmt.error_line(own).startswith("lost with its node")
     assert fmt.error_line("Traceback\nValueError: socket closed") == (
         "ValueError: socket closed"  # a user's own error is not a lost node
     )
