@@ -379,8 +379,9 @@ def _finished(folder: Path) -> bool:
 
 def _prepare_resume(folder: Path) -> tuple[Spec, Resources | None]:
     """The study's spec and the resources it ran with, validated as a new spec is
-    (spec.yaml may have been edited); None where they must be asked of the cluster."""
-    trust.check_owned(folder)
+    (spec.yaml may have been edited); None where they must be asked of the cluster.
+    The caller has checked the folder (trust.check_owned: a suite's walk covers its
+    studies), so the tree is walked once."""
     # Before anything can append to the journal: a torn last record is cut back, a
     # damaged one before it is one line (nothing changed).
     optuna_storage.repair_tail(folder)

@@ -465,7 +465,6 @@ def test_a_variant_named_like_a_formula_is_escaped_in_trials_csv(tmp_path):
     records.write_tables(tmp_path, pd.DataFrame([row]), pd.DataFrame())
     text = (tmp_path / "trials.csv").read_text()
     assert "'=1+1" in text and ",=1+1" not in text
-    assert analysis.load  # the reader: see the crafted-folder test above
 
 
 # --- 6. a full disk ---------------------------------------------------------------------
