@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import DISK_FULL_ERRNOS, DiskFull, Interrupted, NothingTrained, StudyError
+from .errors import (
+    DISK_FULL_ERRNOS,
+    DiskFull,
+    Interrupted,
+    NothingTrained,
+    NotUploaded,
+    StudyError,
+)
 
 # Only light modules above: the heavy ones (pandas, Ray, torch through a plugin) load
 # inside main's try, so a Ctrl-C while they load is caught like any other.
@@ -63,7 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--name", help="experiment folder name (default: the spec's name)")
     run.add_argument(
-        "--storage", default="studies", help="folder for experiments (default: ./studies)"
+        "--storage",
+        default="studies",
+        help="where experiments go: a folder (default: ./studies), or a storage URI "
+        "(s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, file:///PATH) mirrored as the study runs",
     )
     run.add_argument("--num-samples", type=int, help="trials to sample (grid: repeats of the grid)")
     run.add_argument(
@@ -91,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         "the folder (tuner.pkl, the searcher's state), which can run code: resume only "
         "folders you wrote. A folder owned by another user, or writable by anyone, is refused.",
     )
-    resume.add_argument("experiment", metavar="EXPERIMENT_DIR")
+    resume.add_argument("experiment", metavar="EXPERIMENT_DIR_OR_URI")
     resume.add_argument(
         "--address",
         help="join this Ray cluster (default: $RAY_ADDRESS if set; else a private local Ray)",
@@ -101,14 +112,16 @@ def _parser() -> argparse.ArgumentParser:
     analyze = commands.add_parser("analyze", help="write the report of an experiment folder")
     analyze.add_argument(
         "experiment",
-        metavar="EXPERIMENT_DIR",
-        help="a study folder (or a suite folder: one report per study)",
+        metavar="EXPERIMENT_DIR_OR_URI",
+        help="a study folder (or a suite folder: one report per study), or its storage URI",
     )
-    analyze.add_argument("--out", help="report folder (default: EXPERIMENT_DIR/report)")
+    analyze.add_argument(
+        "--out", help="report folder (default: EXPERIMENT_DIR/report; for a URI, URI/report)"
+    )
     analyze.add_argument("--format", default="both", choices=("html", "md", "both"))
 
     compare = commands.add_parser("compare", help="compare several experiment folders")
-    compare.add_argument("experiments", nargs="+", metavar="EXPERIMENT_DIR")
+    compare.add_argument("experiments", nargs="+", metavar="EXPERIMENT_DIR_OR_URI")
     compare.add_argument(
         "--out", default="comparison", help="report folder (default: ./comparison)"
     )
@@ -120,8 +133,20 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve optuna-dashboard on the study's optuna.journal, live while it "
         "runs, on 127.0.0.1 only. Needs the extra: pip install 'study-harness[dashboard]'.",
     )
-    dashboard.add_argument("experiment", metavar="EXPERIMENT_DIR")
+    dashboard.add_argument(
+        "experiment",
+        metavar="EXPERIMENT_DIR_OR_URI",
+        help="a study folder (live), or its storage URI (the journal as uploaded)",
+    )
     dashboard.add_argument("--port", type=int, default=8080, help="default: 8080")
+
+    sync = commands.add_parser(
+        "sync",
+        help="upload a working folder to the storage URI its study was run with",
+        description="Upload what a storage outage left in a study's local working folder "
+        "(the path 'study run --storage URI' printed) to its URI.",
+    )
+    sync.add_argument("experiment", metavar="EXPERIMENT_DIR")
 
     commands.add_parser("presets", help="list the presets shipped with study")
     for sub in commands.choices.values():  # --debug after the command works too
@@ -146,7 +171,7 @@ def _setup_logging(debug: bool) -> None:
 def _run(args: argparse.Namespace) -> int:
     from trainables import gather_assignments, parse_assignments
 
-    from .runner import run_study
+    from .runner import run_study, stored_uri
 
     args.sets, args.spec = gather_assignments(args.sets, args.spec)
     if args.spec is None:
@@ -162,14 +187,15 @@ def _run(args: argparse.Namespace) -> int:
         gpus_per_trial=args.gpus_per_trial,
         report=not args.no_report,
     )
-    print(folder)
+    print(stored_uri(folder) or folder)  # with a storage URI, where the results are kept
     return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from .runner import resume_study
+    from .runner import resume_study, stored_uri
 
-    print(resume_study(args.experiment, address=args.address, report=not args.no_report))
+    folder = resume_study(args.experiment, address=args.address, report=not args.no_report)
+    print(stored_uri(folder) or folder)
     return 0
 
 
@@ -184,23 +210,51 @@ def _study_folders(folder: Path) -> list[Path]:
     return [p for p in subfolders(folder) if os.path.lexists(p / SPEC_FILE)]
 
 
+@contextlib.contextmanager
+def _local(experiment: str) -> Iterator[Path]:
+    """A study folder, or a fresh local copy of what a storage URI holds (Ray's
+    checkpoints left out), removed afterwards."""
+    from . import storage
+
+    if not storage.is_uri(experiment):
+        yield Path(experiment)
+        return
+    folder, _ = storage.snapshot(experiment)
+    try:
+        yield folder
+    finally:
+        storage.discard(folder)
+
+
 def _analyze(args: argparse.Namespace) -> int:
     import analysis
 
-    folders = _study_folders(Path(args.experiment))
-    for folder in folders:
-        out = Path(args.out) / folder.name if args.out and len(folders) > 1 else args.out
-        report = analysis.write_report(analysis.load(folder), out, args.format)
-        print(report / ("report.md" if args.format == "md" else "index.html"))
+    from . import storage
+
+    with _local(args.experiment) as copy:
+        folders = _study_folders(copy)
+        for folder in folders:
+            out = Path(args.out) / folder.name if args.out and len(folders) > 1 else args.out
+            report = analysis.write_report(analysis.load(folder), out, args.format)
+            shown = report / ("report.md" if args.format == "md" else "index.html")
+            if out is None and storage.is_uri(args.experiment):  # the report goes up there
+                remote = storage.resolve(args.experiment)
+                if folder != copy:
+                    remote = remote.child(folder.name)
+                print(storage.upload_report(report, remote, shown.name))
+            else:
+                print(shown)
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
     import analysis
 
-    # A suite folder (as 'study run' prints it) stands for its studies.
-    folders = [f for e in args.experiments for f in _study_folders(Path(e))]
-    out = analysis.write_comparison(folders, args.out, args.format)
+    with contextlib.ExitStack() as stack:
+        # A suite folder (as 'study run' prints it) stands for its studies.
+        copies = [stack.enter_context(_local(e)) for e in args.experiments]
+        folders = [f for copy in copies for f in _study_folders(copy)]
+        out = analysis.write_comparison(folders, args.out, args.format)
     print(out / ("report.md" if args.format == "md" else "index.html"))
     return 0
 
@@ -208,7 +262,15 @@ def _compare(args: argparse.Namespace) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     from .dashboard import serve
 
-    serve(Path(args.experiment), args.port)
+    with _local(args.experiment) as folder:
+        serve(folder, args.port)
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from .runner import sync_study
+
+    print(sync_study(args.experiment))
     return 0
 
 
@@ -227,6 +289,7 @@ COMMANDS: dict[str, Any] = {
     "analyze": _analyze,
     "compare": _compare,
     "dashboard": _dashboard,
+    "sync": _sync,
 }
 
 
@@ -290,7 +353,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except Interrupted as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (NothingTrained, DiskFull) as exc:  # the run itself failed: not bad input
+    except (NothingTrained, DiskFull, NotUploaded) as exc:  # the run failed: not bad input
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
     except _usage_errors() as exc:

@@ -1,20 +1,47 @@
 """The Ray callback that keeps ledger.py's records: what lets ``study resume`` survive a
 SIGKILL of the driver. It is separate from the terminal lines (progress.py), so
 silencing those never switches this off; it comes before them in the callback
-list, so a trial's end is durable before its line is shown."""
+list, so a trial's end is durable before its line is shown. With a storage URI the
+same moment uploads what changed (storage.Mirror): a killed driver loses at most the
+trials in flight.
+
+The experiment folder and the uploads come from :func:`active`, not from the
+callback's own state: Ray pickles callbacks into its experiment state, and a resume
+(perhaps on another machine, into another working folder) unpickles the old one."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from . import ledger
+from .storage import Uploads
+
+# The study the callbacks of this process write for: (its folder, its uploads).
+_ACTIVE: list[tuple[Path, Uploads]] = []
+
+
+@contextlib.contextmanager
+def active(folder: Path, uploads: Uploads) -> Iterator[None]:
+    _ACTIVE.append((folder, uploads))
+    try:
+        yield
+    finally:
+        _ACTIVE.pop()
+
+
+def _current(trial: Any) -> tuple[Path, Uploads]:
+    if _ACTIVE:
+        return _ACTIVE[-1]
+    return Path(trial.path).parent, Uploads()  # outside fit() (a test driving Ray itself)
 
 
 class DurableRecords(tune.Callback):
-    """Appends each trial's end to the ledger and backs up Ray's saved state."""
+    """Appends each trial's end to the ledger, backs up Ray's saved state, and uploads."""
 
     def __init__(self) -> None:
         self.backup = ledger.StateBackup()
@@ -23,7 +50,8 @@ class DurableRecords(tune.Callback):
         """Ray saves its experiment state within a step: back up what it saved."""
         if trials:
             trial = trials[0]
-            self.backup.after_step(Path(trial.local_experiment_path), Path(trial.path).parent)
+            folder, _ = _current(trial)
+            self.backup.after_step(Path(trial.local_experiment_path), folder)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         _record(trial, "TERMINATED")
@@ -34,5 +62,6 @@ class DurableRecords(tune.Callback):
 
 def _record(trial: Any, ray_status: str) -> None:
     result = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
-    path = Path(trial.path)
-    ledger.record(path.parent, trial.trial_id, ray_status, result, path.name)
+    folder, uploads = _current(trial)
+    ledger.record(folder, trial.trial_id, ray_status, result, Path(str(trial.path)).name)
+    uploads.trial_ended()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
+from typing import Any
 
 # The errors of a write that found no space: the device is full, or the user's quota.
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -60,3 +61,14 @@ class DiskFull(StudyError):
             )
         super().__init__(f"no space left on device while writing {what}{kept}")
         self.folder = folder
+
+
+class NotUploaded(StudyError):
+    """The storage URI did not take what is in a study's working folder (issue 22). The
+    CLI exits 1: not bad input; the folder keeps everything, and ``study sync`` retries."""
+
+    def __init__(self, mirror: Any) -> None:
+        super().__init__(
+            f"{mirror.folder} is not uploaded to {mirror.remote.uri} ({mirror.failing}); "
+            f"everything is kept there; retry with: study sync {mirror.folder}"
+        )

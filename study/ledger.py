@@ -160,6 +160,13 @@ def _copy_atomic(source: Path, target: Path) -> None:
     _write_atomic(target, source.read_bytes())
 
 
+def _same(one: Path, other: Path) -> bool:
+    try:
+        return one.read_bytes() == other.read_bytes()
+    except OSError:
+        return False
+
+
 def _whole(path: Path) -> bool:
     """Whether a state file looks complete: non-empty, valid JSON or a pickle with its end."""
     try:
@@ -177,14 +184,24 @@ def _whole(path: Path) -> bool:
     return True
 
 
-def repair_state(folder: Path) -> list[str]:
+def repair_state(folder: Path, prefer_backup: bool = False) -> list[str]:
     """Before resuming: where Ray's state files in ``folder`` are cut short or missing
-    beside the backup, put the backup's set in place. Returns the names replaced."""
+    beside the backup, put the backup's set in place. Returns the names replaced.
+
+    With ``prefer_backup`` the backup's set replaces Ray's whenever it is whole and
+    differs: for a study whose Ray state Ray uploaded to a storage URI itself (on a
+    cluster), file by file at its own pace, so that a killed driver can leave there
+    an experiment state older than its searcher's state (measured: the grid's
+    generator then counted a trial the state lacked, and the resumed study waited for
+    it for ever). The backup's files were all taken at one moment."""
     backup = folder / BACKUP
     if not backup.is_dir():
         return []
     saved = [p for p in backup.iterdir() if p.is_file() and not p.name.startswith(".")]
-    broken = [p for p in saved if not _whole(folder / p.name)]
+    if prefer_backup:
+        broken = [p for p in saved if not _same(p, folder / p.name)]
+    else:
+        broken = [p for p in saved if not _whole(folder / p.name)]
     if not broken or not all(_whole(p) for p in saved):
         return []
     for path in saved:

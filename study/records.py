@@ -430,14 +430,20 @@ def add_wall_time(folder: Path, seconds: float, interrupted: bool = False) -> No
     write_atomic(path, yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
 
 
-def was_interrupted(folder: Path) -> bool:
-    """Whether the study's last run (or resume) was interrupted (spec.yaml's run section)."""
+def run_info(folder: Path) -> dict[str, Any]:
+    """spec.yaml's run section (address, resources, storage, wall_s, interrupted); empty
+    where there is none or it cannot be read."""
     try:
         data = yaml.safe_load((folder / SPEC_FILE).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
-        return False
+        return {}
     run = data.get("run") if isinstance(data, dict) else None
-    return bool(isinstance(run, dict) and run.get("interrupted"))
+    return run if isinstance(run, dict) else {}
+
+
+def was_interrupted(folder: Path) -> bool:
+    """Whether the study's last run (or resume) was interrupted (spec.yaml's run section)."""
+    return bool(run_info(folder).get("interrupted"))
 
 
 def _fmt(value: Any) -> str:

@@ -22,8 +22,26 @@ import yaml
 from experiment_folder import RAY_UNFINISHED, SPEC_FILE, SUITE_FILE, TRIALS_FILE
 from trainables import InvalidConfig
 
-from . import cluster, folder_lock, interrupts, ledger, optuna_storage, records, trust, tuning
-from .errors import DISK_FULL_ERRNOS, DiskFull, Interrupted, NothingTrained, SpecError, StudyError
+from . import (
+    cluster,
+    folder_lock,
+    interrupts,
+    ledger,
+    optuna_storage,
+    records,
+    trust,
+    tuning,
+)
+from . import storage as store
+from .errors import (
+    DISK_FULL_ERRNOS,
+    DiskFull,
+    Interrupted,
+    NothingTrained,
+    NotUploaded,
+    SpecError,
+    StudyError,
+)
 from .loading import load_raw, read_yaml, spec_from_raw, suite_specs
 from .plan import make_plan, resolve_resources
 from .spec import Resources, Spec, build_spec, check_gpu, check_name, parse_resources
@@ -33,31 +51,39 @@ log = logging.getLogger(__name__)
 DEFAULT_STORAGE = Path("studies")
 
 
-def experiment_dir(storage: Path, name: str) -> Path:
-    """``<storage>/<name>``, or ``<name>-2``, ``-3``... so an earlier study is never overwritten."""
+def experiment_dir(storage: Path, name: str, remote: store.Remote | None = None) -> Path:
+    """``<storage>/<name>``, or ``<name>-2``, ``-3``... so an earlier study is never
+    overwritten: here, nor under the storage URI the folder is mirrored to."""
     check_name(name)
     folder = storage / name
+
+    def taken(folder: Path) -> bool:
+        if folder.exists() and any(folder.iterdir()):
+            return True
+        return remote is not None and not remote.child(folder.name).is_empty()
+
     n = 2
-    while folder.exists() and any(folder.iterdir()):
+    while taken(folder):
         folder = storage / f"{name}-{n}"
         n += 1
     if folder.name != name:
-        log.info("%s exists; writing to %s", storage / name, folder)
+        where = remote.uri if remote is not None else str(storage)
+        log.info("%s/%s exists; writing to %s", where, name, folder.name)
     return folder
 
 
 @contextlib.contextmanager
-def claimed(storage: Path, name: str) -> Iterator[Path]:
+def claimed(root: Path, name: str, remote: store.Remote | None = None) -> Iterator[Path]:
     """A new experiment folder (experiment_dir's name), created and locked for the block
     (folder_lock.py): a second run of the same spec at the same moment takes the next
     name rather than this folder. An unwritable storage is one line."""
     while True:
-        folder = experiment_dir(storage, name)
+        folder = experiment_dir(root, name, remote)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StudyError(
-                f"--storage {storage}: cannot create {folder.name} there "
+                f"--storage {root}: cannot create {folder.name} there "
                 f"({exc.strerror or type(exc).__name__})"
             ) from None
         fd = folder_lock.try_lock(folder)
@@ -204,26 +230,33 @@ def run_study(
 
     Everything is validated before Ray starts. Returns the experiment folder (for a
     suite, the folder holding one experiment folder per study); with ``report`` each
-    study's folder gets ``report/index.html`` and ``report/report.md``.
+    study's folder gets ``report/index.html`` and ``report/report.md``. With a storage
+    URI (``s3://bucket/prefix``) the folder is the local working copy, mirrored to
+    ``URI/NAME`` as the study goes (storage.py).
     """
     interrupts.start()
     raw, found_as = load_raw(spec_or_path)
     if gpus_per_trial is not None:
         gpus_per_trial = float(check_gpu(gpus_per_trial, "--gpus-per-trial"))
     address = cluster.resolve_address(address)
-    root = _storage_root(storage)
+    where = _storage_place(storage)
     if isinstance(raw, Mapping) and "suite" in raw:
         specs = suite_specs(raw, set, num_samples)
         for spec in specs:
             _check_data(spec, address)
         suite_name = check_name(name or raw.get("name") or found_as or "suite")
+        if where.remote is not None:
+            store.check(where.remote)
         # Ray first: an --address that nothing answers at leaves nothing written.
-        with cluster.session(address), claimed(root, suite_name) as folder:
+        with cluster.session(address), claimed(where.root, suite_name, where.remote) as folder:
             interrupts.at("start", suite=folder)
+            mirror = _mirror(folder, where.remote)
             suite = {
                 "suite": [s.to_dict() for s in specs],
                 "description": raw.get("description", ""),
             }
+            if mirror is not None:
+                suite["storage"] = mirror.remote.uri
             records.write_atomic(
                 folder / SUITE_FILE, yaml.safe_dump(suite, sort_keys=False).encode("utf-8")
             )
@@ -232,7 +265,7 @@ def run_study(
                 child.mkdir()
                 try:
                     with folder_lock.hold(child):
-                        _run_one(spec, child, address, gpus_per_trial, report)
+                        _run_one(spec, child, address, gpus_per_trial, report, mirror)
                 except Interrupted as exc:  # the suite is what resumes (its later studies too)
                     raise Interrupted(folder, exc.unfinished) from None
         return folder
@@ -240,28 +273,31 @@ def run_study(
     if name is not None:
         spec = replace(spec, name=check_name(name))
     _check_data(spec, address)
-    with cluster.session(address), claimed(root, spec.name) as folder:
+    if where.remote is not None:
+        store.check(where.remote)
+    with cluster.session(address), claimed(where.root, spec.name, where.remote) as folder:
         interrupts.at("start", folder)
-        return _run_one(spec, folder, address, gpus_per_trial, report)
+        return _run_one(
+            spec, folder, address, gpus_per_trial, report, _mirror(folder, where.remote)
+        )
 
 
-def _storage_root(storage: str | Path | None) -> Path:
-    """The folder the experiment folders go in. A Ray Job's driver runs in a copy of its
-    working_dir inside Ray's session folder, which Ray deletes: a relative storage there
-    would lose the results with the job (issue 22), so it is refused."""
-    text = str(storage or DEFAULT_STORAGE)
-    if "://" in text:  # Path() would make s3://b/p the local folder s3:/b/p
+def _storage_place(given: str | Path | None) -> store.Place:
+    """Where the experiment folders go (storage.place). A Ray Job's driver runs in a
+    copy of its working_dir inside Ray's session folder, which Ray deletes: a relative
+    storage there would lose the results with the job (issue 22), so it is refused."""
+    where = store.place(given or DEFAULT_STORAGE)
+    if where.remote is None and cluster.in_ray_job() and not where.root.is_absolute():
         raise StudyError(
-            f"--storage {text}: storage URIs (s3://, gs://, file://) are not supported yet; "
-            "give a folder (a shared one on a cluster)"
+            f"--storage {where.root}: relative to the Ray job's working_dir, which Ray deletes "
+            "with the job; give a storage URI (s3://BUCKET/PREFIX) or an absolute path "
+            "that outlives it (a shared folder)"
         )
-    given = Path(text)
-    if cluster.in_ray_job() and not given.is_absolute():
-        raise StudyError(
-            f"--storage {given}: relative to the Ray job's working_dir, which Ray deletes "
-            "with the job; give an absolute path that outlives it (a shared folder)"
-        )
-    return given.resolve()
+    return store.Place(where.root.resolve(), where.remote)
+
+
+def _mirror(folder: Path, remote: store.Remote | None) -> store.Mirror | None:
+    return None if remote is None else store.Mirror(folder, remote.child(folder.name))
 
 
 def _check_data(spec: Spec, address: str | None) -> None:
@@ -282,14 +318,22 @@ def _check_data(spec: Spec, address: str | None) -> None:
 
 
 def _run_one(
-    spec: Spec, folder: Path, address: str | None, gpus_per_trial: float | None, report: bool
+    spec: Spec,
+    folder: Path,
+    address: str | None,
+    gpus_per_trial: float | None,
+    report: bool,
+    mirror: store.Mirror | None = None,
 ) -> Path:
     started = time.monotonic()
     spec = spec.on_cluster(joined=address is not None)
     resources = _resources(spec, gpus_per_trial)
     plan = make_plan(spec, resources)
     interrupts.at("trials", folder)
-    records.write_spec(folder, spec, {"address": address, "resources": vars(resources)})
+    run: dict[str, Any] = {"address": address, "resources": vars(resources)}
+    if mirror is not None:
+        run["storage"] = mirror.remote_of(folder).uri
+    records.write_spec(folder, spec, run)
     log.info(
         "study %s: %s, %s search, %s scheduler, num_samples=%d -> %s",
         spec.name,
@@ -299,8 +343,46 @@ def _run_one(
         spec.num_samples,
         folder,
     )
-    results = tuning.fit(spec, folder, plan, resources, cluster.cluster_cpus())
-    return _finish(results, spec, folder, started, report)
+    uploads = _uploads(folder, mirror, address)
+    results = tuning.fit(spec, folder, plan, resources, cluster.cluster_cpus(), uploads)
+    return _finish_and_upload(results, spec, folder, started, report, uploads)
+
+
+def _uploads(folder: Path, mirror: store.Mirror | None, address: str | None) -> store.Uploads:
+    """What keeps the study's storage URI up to date (nothing for a plain folder). On a
+    cluster Ray itself writes its state and checkpoints to the URI, where every node
+    reaches them (Ray refuses a local storage_path for a worker's checkpoint); on a
+    private Ray they stay in the working folder, which the mirror uploads, so a storage
+    outage costs no trial (ARCHITECTURE.md, "Durable storage")."""
+    if mirror is None:
+        return store.Uploads()
+    mirror.push()  # the spec (and a suite's suite.yaml) first
+    ray_remote = mirror.remote_of(folder) if address is not None else None
+    return store.Uploads(mirror, ray_remote)
+
+
+def _finish_and_upload(
+    fitted: tuple[Any, bool],
+    spec: Spec,
+    folder: Path,
+    started: float,
+    report: bool,
+    uploads: store.Uploads,
+) -> Path:
+    """_finish, with the storage URI's copy brought up to date at the end, whatever the
+    end (an interrupted or failed study's tables are uploaded too)."""
+    if uploads.ray_remote is not None:
+        uploads.fetch_ray_files(folder)
+    try:
+        return _finish(fitted, spec, folder, started, report)
+    finally:
+        if uploads.mirror is not None and not uploads.mirror.push():
+            log.warning(
+                "%s is not fully uploaded to %s; upload it with: study sync %s",
+                folder,
+                uploads.mirror.remote.uri,
+                uploads.mirror.folder,
+            )
 
 
 def resume_study(
@@ -309,35 +391,105 @@ def resume_study(
     """Continue an interrupted study: finished trials are kept, unfinished ones rerun
     (from their last checkpoint where the trainable checkpoints), and the searcher's
     state is restored by Ray Tune. A suite folder resumes each unfinished study and
-    runs those that had not started.
+    runs those that had not started. ``experiment`` may be a storage URI
+    (``s3://bucket/prefix/NAME``): see working_copy.
 
     Resuming unpickles Ray's state in the folder (``tuner.pkl``, the searcher's), which
     can run code: a folder that another user owns or may write is refused
     (trust.check_owned). Everything is checked before Ray starts."""
-    folder = Path(experiment).resolve()
     interrupts.start()
     address = cluster.resolve_address(address)
+    if store.is_uri(experiment):
+        folder = working_copy(str(experiment))
+    else:
+        folder = Path(experiment).resolve()
     if (folder / SUITE_FILE).is_file():
         interrupts.at("start", suite=folder)
         trust.check_owned(folder)  # before anything in it is read or written
         with folder_lock.hold(folder):
-            return _resume_suite(folder, address, report)
+            return _resume_suite(folder, address, report, _mirror_of(folder))
     if not (folder / SPEC_FILE).is_file():
         raise StudyError(f"{folder}: not a study folder (no {SPEC_FILE} or {SUITE_FILE})")
     trust.check_owned(folder)
     with folder_lock.hold(folder):
         spec, resources = _prepare_resume(folder)
+        mirror = _mirror_of(folder)
         if _finished(folder):
             log.info(
                 "nothing to resume: every trial of %s finished; its results and report are in it",
                 folder,
             )
+            _push_all(mirror)
             return folder
         with cluster.session(address):
-            return _resume_one(folder, spec, resources, report)
+            return _resume_one(folder, spec, resources, report, mirror, address)
 
 
-def _resume_suite(folder: Path, address: str | None, report: bool) -> Path:
+def working_copy(uri: str) -> Path:
+    """The local working folder of the study (or suite) kept at ``uri``. Where this
+    machine has one (it ran the study, perhaps while the storage was down), that copy
+    is uploaded first and resumed: nothing it holds is lost. Otherwise the URI's copy,
+    Ray's checkpoints included, is downloaded into it. A bucket is as trusted as
+    whoever may write it: resuming from it unpickles Ray's state (README, "Storage")."""
+    remote = store.resolve(uri)
+    folder = store.working_root(remote.parent()) / remote.name
+    if (folder / SPEC_FILE).is_file() or (folder / SUITE_FILE).is_file():
+        log.info("resuming this machine's working copy %s of %s", folder, remote.uri)
+        store.check(remote.parent())
+        _push_all(store.Mirror(folder, remote))
+        return folder
+    if os.path.lexists(folder):
+        raise StudyError(f"{folder}: in the way of {remote.uri}'s working copy; move it away")
+    store.check(remote.parent())
+    log.info("downloading %s to %s", remote.uri, folder)
+    return store.download(remote, folder, checkpoints=True)
+
+
+def _mirror_of(folder: Path) -> store.Mirror | None:
+    """The mirror of a folder whose study was run with a storage URI (spec.yaml's run
+    section, or suite.yaml), None for a plain folder."""
+    uri = stored_uri(folder)
+    return None if uri is None else store.Mirror(folder, store.resolve(uri))
+
+
+def stored_uri(folder: Path) -> str | None:
+    """The storage URI a working folder is kept at (spec.yaml's run section, or
+    suite.yaml); None for a plain folder."""
+    if (folder / SUITE_FILE).is_file():
+        raw = read_yaml(folder / SUITE_FILE)
+        uri = raw.get("storage") if isinstance(raw, dict) else None
+    else:
+        raw = read_yaml(folder / SPEC_FILE)
+        run = raw.get("run") if isinstance(raw, dict) else None
+        uri = run.get("storage") if isinstance(run, dict) else None
+    if uri is not None and not (isinstance(uri, str) and store.is_uri(uri)):
+        raise StudyError(f"{folder}: its storage {uri!r} is not a storage URI")
+    return uri
+
+
+def _push_all(mirror: store.Mirror | None) -> None:
+    if mirror is not None and not mirror.push():
+        raise NotUploaded(mirror)
+
+
+def sync_study(experiment: str | Path) -> str:
+    """Upload a working folder to the storage URI its study was run with (what an
+    outage left local); the URI."""
+    folder = Path(experiment).resolve()
+    if not ((folder / SPEC_FILE).is_file() or (folder / SUITE_FILE).is_file()):
+        raise StudyError(f"{folder}: not a study folder (no {SPEC_FILE} or {SUITE_FILE})")
+    mirror = _mirror_of(folder)
+    if mirror is None:
+        raise StudyError(f"{folder}: run with a local --storage; there is no URI to sync to")
+    with folder_lock.hold(folder):
+        _push_all(mirror)
+    log.info("%s: %d file(s) uploaded", mirror.remote.uri, mirror.uploads)
+    return mirror.remote.uri
+
+
+def _resume_suite(
+    folder: Path, address: str | None, report: bool, mirror: store.Mirror | None
+) -> Path:
     """Resume each unfinished study of a suite, and run those that had not started."""
     raw = read_yaml(folder / SUITE_FILE)
     specs = [build_spec(part) for part in (raw or {}).get("suite", [])]
@@ -348,6 +500,7 @@ def _resume_suite(folder: Path, address: str | None, report: bool) -> Path:
     }
     if len(started) == len(specs) and all(_finished(folder / name) for name in started):
         log.info("nothing to resume: every study of %s finished; results in it", folder)
+        _push_all(mirror)
         return folder
     with cluster.session(address):
         for spec in specs:
@@ -355,10 +508,10 @@ def _resume_suite(folder: Path, address: str | None, report: bool) -> Path:
             child.mkdir(exist_ok=True)
             try:
                 with folder_lock.hold(child):
-                    if spec.name not in started:
-                        _run_one(spec, child, address, None, report)  # interrupted before it
+                    if spec.name not in started:  # interrupted before it
+                        _run_one(spec, child, address, None, report, mirror)
                     elif not _finished(child):
-                        _resume_one(child, *started[spec.name], report)
+                        _resume_one(child, *started[spec.name], report, mirror, address)
             except Interrupted as exc:
                 raise Interrupted(folder, exc.unfinished) from None
     return folder
@@ -397,13 +550,23 @@ def _prepare_resume(folder: Path) -> tuple[Spec, Resources | None]:
     return spec, resources
 
 
-def _resume_one(folder: Path, spec: Spec, resources: Resources | None, report: bool) -> Path:
+def _resume_one(
+    folder: Path,
+    spec: Spec,
+    resources: Resources | None,
+    report: bool,
+    mirror: store.Mirror | None = None,
+    address: str | None = None,
+) -> Path:
     started = time.monotonic()
     resources = resources or _resources(spec, None)
     plan = make_plan(spec, resources)
     interrupts.at("trials", folder)
-    ledger.repair_state(folder)
+    run = records.run_info(folder)
+    # On a cluster with a storage URI Ray uploaded its own state (ledger.repair_state).
+    ledger.repair_state(folder, prefer_backup=bool(run.get("address") and run.get("storage")))
     ledger.mark_finished(folder)
     log.info("resuming %s", folder)
-    results = tuning.fit_restored(folder, plan, resources)
-    return _finish(results, spec, folder, started, report)
+    uploads = _uploads(folder, mirror, address)
+    results = tuning.fit_restored(folder, plan, resources, uploads)
+    return _finish_and_upload(results, spec, folder, started, report, uploads)

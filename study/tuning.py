@@ -15,6 +15,7 @@ from .errors import StudyError
 from .plan import TrialPlan
 from .searchers import METRIC, make_scheduler, make_searcher
 from .spec import Resources, Spec
+from .storage import Uploads
 from .trial import run_trial
 
 
@@ -34,7 +35,7 @@ def _param_space(spec: Spec) -> dict[str, Any]:
     return space
 
 
-def _run_config(spec: Spec, folder: Path) -> Any:
+def _run_config(spec: Spec, folder: Path, uploads: Uploads) -> Any:
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
@@ -42,22 +43,34 @@ def _run_config(spec: Spec, folder: Path) -> Any:
     from .durability import DurableRecords
     from .progress import TrialLines
 
+    storage_path, storage_filesystem = uploads.ray_storage(folder)
     return tune.RunConfig(
         name=folder.name,
         stop=FirstTrialBudget(spec.time_budget_s) if spec.time_budget_s else None,
-        storage_path=str(folder.parent.resolve()),
+        storage_path=storage_path,
+        storage_filesystem=storage_filesystem,
         verbose=0,
-        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), DurableRecords(), TrialLines(spec)],
+        callbacks=[
+            JsonLoggerCallback(),
+            CSVLoggerCallback(),
+            DurableRecords(),
+            TrialLines(spec),
+        ],
         failure_config=tune.FailureConfig(max_failures=spec.max_failures or 0),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
 
 
 def fit(
-    spec: Spec, folder: Path, plan: TrialPlan, resources: Resources, cpus: float
+    spec: Spec,
+    folder: Path,
+    plan: TrialPlan,
+    resources: Resources,
+    cpus: float,
+    uploads: Uploads | None = None,
 ) -> tuple[Any, bool]:
     """Run every trial of a new study: Ray's ResultGrid, and whether a Ctrl-C stopped it.
-    ``cpus``: the cluster's."""
+    ``cpus``: the cluster's; ``uploads``: where a storage URI's copy is kept up to date."""
     from ray import tune
 
     max_concurrent = spec.max_concurrent or max(1, int(cpus // resources.cpu))
@@ -75,38 +88,47 @@ def fit(
             # 3 s -> 0.25 s per trivial trial).
             reuse_actors=True,
         ),
-        run_config=_run_config(spec, folder),
+        run_config=_run_config(spec, folder, uploads or Uploads()),
     )
-    return _fit(tuner)
+    return _fit(tuner, folder, uploads or Uploads())
 
 
-def _fit(tuner: Any) -> tuple[Any, bool]:
+def _fit(tuner: Any, folder: Path, uploads: Uploads) -> tuple[Any, bool]:
+    from .durability import active
     from .interrupts import tune_saw_sigint
     from .progress import routed_logging
 
-    with tune_saw_sigint() as saw, routed_logging():
+    with tune_saw_sigint() as saw, routed_logging(), active(folder, uploads):
         results = tuner.fit()
     return results, saw[0]
 
 
-def fit_restored(folder: Path, plan: TrialPlan, resources: Resources) -> tuple[Any, bool]:
-    """Continue the study saved in ``folder``: finished trials kept, unfinished rerun
-    from their checkpoints, the searcher's state restored by Ray Tune. As fit()."""
+def fit_restored(
+    folder: Path, plan: TrialPlan, resources: Resources, uploads: Uploads | None = None
+) -> tuple[Any, bool]:
+    """Continue the study saved in ``folder`` (or, on a cluster with a storage URI, in
+    its place there): finished trials kept, unfinished rerun from their checkpoints,
+    the searcher's state restored by Ray Tune. As fit()."""
     from ray import tune
 
     from .optuna_search import restoring
 
-    if not tune.Tuner.can_restore(str(folder)):
+    uploads = uploads or Uploads()
+    path, filesystem = str(folder), None
+    if uploads.ray_remote is not None:
+        path, filesystem = uploads.ray_remote.path, uploads.ray_remote.fs
+    if not tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         raise StudyError(f"{folder}: Ray Tune has no experiment state to resume here")
     with restoring(folder):
         tuner = tune.Tuner.restore(
-            str(folder),
+            path,
+            storage_filesystem=filesystem,
             trainable=_trainable(plan, resources),
             resume_unfinished=True,
             resume_errored=False,
             restart_errored=False,
         )
-        return _fit(tuner)
+        return _fit(tuner, folder, uploads)
 
 
 class RayTrial(NamedTuple):

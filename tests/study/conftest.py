@@ -140,3 +140,32 @@ def session_trial_workers() -> list[int]:
         for p in procs.descendants(raylet)
         if "ray::ImplicitFunc" in procs.cmdline(p)
     ]
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One real S3 server (SeaweedFS's ``weed``) on 127.0.0.1 for the session, stopped
+    by its PID (tests/helpers/s3_server.py)."""
+    import s3_server as s3
+
+    server = s3.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch, tmp_path, request):
+    """The session's S3 server with a bucket of this test's own, its endpoint and
+    credentials in the environment (as a user sets them), and the working folders of
+    URI storage under the test's tmp_path: (server, bucket)."""
+    import re
+
+    bucket = "t-" + re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    s3_server.make_bucket(bucket)
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("STUDY_HARNESS_CACHE", str(tmp_path / "cache"))
+    return s3_server, bucket
