@@ -32,6 +32,7 @@ INVALID_FILE = "invalid.jsonl"  # proposals the searcher skipped as invalid: no 
 OPTUNA_FILE = "optuna.journal"
 LOCK_FILE = ".study.lock"  # held by the one run or resume writing the folder (study/folder_lock.py)
 STATE_BACKUP_DIR = ".study-state"  # a whole copy of Ray's experiment state (study/ledger.py)
+NODES_LOG = "nodes.log"  # what Ray knew of each node lost during the study (study/nodes.py)
 REPORT_DIR = "report"  # index.html, report.md, PNGs and CSVs
 # Ray Tune's own files in each trial folder, read when the tables must be rebuilt.
 PARAMS_FILE = "params.json"

@@ -34,6 +34,11 @@ def active(folder: Path, uploads: Uploads) -> Iterator[None]:
         _ACTIVE.pop()
 
 
+def active_folder() -> Path | None:
+    """The experiment folder of the study running in this process, if any."""
+    return _ACTIVE[-1][0] if _ACTIVE else None
+
+
 def _current(trial: Any) -> tuple[Path, Uploads]:
     if _ACTIVE:
         return _ACTIVE[-1]

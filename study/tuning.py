@@ -41,6 +41,7 @@ def _run_config(spec: Spec, folder: Path, uploads: Uploads) -> Any:
 
     from .budget import FirstTrialBudget
     from .durability import DurableRecords
+    from .nodes import NodeWatch
     from .progress import TrialLines
 
     storage_path, storage_filesystem = uploads.ray_storage(folder)
@@ -55,6 +56,7 @@ def _run_config(spec: Spec, folder: Path, uploads: Uploads) -> Any:
             CSVLoggerCallback(),
             DurableRecords(),
             TrialLines(spec),
+            NodeWatch(spec.max_failures or 0),
         ],
         failure_config=tune.FailureConfig(max_failures=spec.max_failures or 0),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),

@@ -46,8 +46,10 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def job_server(tmp_path_factory):
-    """A head with the job server (the dashboard) on 127.0.0.1 only: its URL."""
+def job_server(tmp_path_factory, s3_server):
+    """A head with the job server (the dashboard) on 127.0.0.1 only: its URL. Its nodes
+    have the S3 server's endpoint and credentials in their environment, as a cluster's
+    nodes have their bucket's (deploy/rayjob.yaml: from a Secret)."""
     import tempfile
 
     temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")
@@ -67,7 +69,11 @@ def job_server(tmp_path_factory):
         f"--dashboard-agent-listen-port={free_port()}",
         f"--dashboard-agent-grpc-port={free_port()}",
         "--disable-usage-stats",
-        env=_env(),
+        env={
+            **_env(),
+            **s3_server.env(),
+            "STUDY_HARNESS_CACHE": str(tmp_path_factory.mktemp("job-cache")),
+        },
     )
     try:
         yield f"http://127.0.0.1:{dashboard}"
@@ -113,6 +119,35 @@ def test_a_study_submitted_as_a_ray_job_runs_on_the_cluster(job_server, tmp_path
     trials = pd.read_csv(results / "tiny" / "trials.csv")
     assert len(trials) == 2 and (trials["status"] == "completed").all()  # not 'error'
     assert (results / "tiny" / "report" / "index.html").is_file()
+
+
+def test_a_ray_job_keeps_its_results_in_s3(job_server, s3_server, tmp_path):
+    """The README's cluster path: a preset submitted as a Ray Job with --storage
+    s3://...; the head's copy goes with the job, the URI's stays."""
+    s3_server.make_bucket("job-results")
+    work = tmp_path / "project"
+    work.mkdir()
+    (work / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    uri = "s3://job-results/studies"
+    done = _submit(job_server, work, "study", "run", "tiny.yaml", "--storage", uri)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert f"{uri}/tiny" in out  # the study's last line: where its results are kept
+    keys = s3_server.keys("job-results/studies/tiny")
+    assert {"trials.csv", "history.csv", "spec.yaml", "report/index.html"} <= set(keys)
+    env = {**_env(), **s3_server.env(), "STUDY_HARNESS_CACHE": str(tmp_path / "cache")}
+    again = subprocess.run(
+        [str(Path(sys.executable).parent / "study"), "analyze", f"{uri}/tiny", "--out", "r"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "r" / "report.md").read_text() == s3_server.read(
+        "job-results/studies/tiny/report/report.md"
+    ).decode()
 
 
 def test_a_jobs_exit_status_is_the_studys(job_server, tmp_path):

@@ -7,6 +7,7 @@ These run real studies as subprocesses, as a user would, and are marked slow
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,13 +36,13 @@ STUDY = str(Path(sys.executable).parent / "study")
 pytestmark = pytest.mark.slow
 
 
-def _spawn(*args: str) -> subprocess.Popen:
+def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [STUDY, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=study_env(),
+        env=env or study_env(),
     )
 
 
@@ -240,11 +241,19 @@ def test_a_killed_mnist_trial_resumes_from_its_epoch_checkpoint_exactly(ray_addr
 
 
 @pytest.mark.parametrize("max_failures", [None, 0])
-def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path, max_failures):
+def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path, max_failures, request):
     """A head and a worker node on this machine (one CPU each); the worker node is
     killed (SIGKILL to its raylet and everything under it) while it runs a trial.
     Unset, max_failures is 1 on a cluster and the lost trials finish; with 0 the lost
-    trial ends in error, and its reason says that its node was lost."""
+    trial ends in error, and its reason says that its node was lost.
+
+    Unset, it is also the README's whole cluster path (issue 22): the results go to a
+    real S3 server, and after the local working folder is deleted, 'study analyze URI'
+    on another folder writes the same report."""
+    s3 = None
+    if max_failures is None:
+        s3 = request.getfixturevalue("s3_server")
+        s3.make_bucket("lost-node")
     address, temp_dir = start_head(num_cpus=1)
     node_port = free_port()
     try:
@@ -279,7 +288,11 @@ def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path, max_fai
                 }
             )
         )
-        proc = _spawn("run", str(spec), "--storage", str(tmp_path / "st"), "--address", address)
+        storage = str(tmp_path / "st") if s3 is None else "s3://lost-node/studies"
+        env = None
+        if s3 is not None:
+            env = {**study_env(), **s3.env(), "STUDY_HARNESS_CACHE": str(tmp_path / "cache")}
+        proc = _spawn("run", str(spec), "--storage", storage, "--address", address, env=env)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not any(
             "ImplicitFunc" in procs.cmdline(p) for p in procs.descendants(raylet)
@@ -294,8 +307,15 @@ def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path, max_fai
         stop_node(temp_dir)
         procs.kill(procs.with_marker(f"--node_manager_port={node_port}"))
     folder = tmp_path / "st" / "lost"
+    if s3 is not None:
+        folder = tmp_path / "cache" / "s3" / "lost-node" / "studies" / "lost"
+        assert out.strip().endswith("s3://lost-node/studies/lost")
     trials = pd.read_csv(folder / "trials.csv")
     assert "RAY_AUTH_MODE=disabled" not in out + err  # Ray's advice, raw: not shown
+    # One line for the lost node, in the harness's words; Ray's text in nodes.log.
+    said = [line for line in out.splitlines() if line.startswith("lost ")]
+    assert len(said) == 1 and "Ray's account is in nodes.log" in said[0], out
+    assert "is unavailable" in (folder / "nodes.log").read_text()
     if max_failures == 0:  # not retried: the lost trial says what happened to it
         lost = trials[trials["status"] == "error"]
         assert len(lost) == 1 and (trials["status"] != "error").sum() == 3, trials["reason"]
@@ -310,6 +330,19 @@ def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path, max_fai
     assert yaml.safe_load((folder / "spec.yaml").read_text())["max_failures"] == 1
     errors = [p.read_text() for p in folder.glob("*/error.txt")]
     assert any("Failure # 1" in text for text in errors), "no trial was retried"
+    assert "retried from their last checkpoints" in said[0]
+    # Every local file deleted; the report again, from the URI alone, elsewhere.
+    report_md = (folder / "report" / "report.md").read_text()
+    shutil.rmtree(tmp_path / "cache")
+    again = subprocess.run(
+        [STUDY, "analyze", "s3://lost-node/studies/lost", "--out", str(tmp_path / "again")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "report.md").read_text() == report_md
 
 
 LOAD_SPEC = {
