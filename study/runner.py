@@ -376,13 +376,25 @@ def _finish_and_upload(
     try:
         return _finish(fitted, spec, folder, started, report)
     finally:
-        if uploads.mirror is not None and not uploads.mirror.push():
-            log.warning(
-                "%s is not fully uploaded to %s; upload it with: study sync %s",
-                folder,
-                uploads.mirror.remote.uri,
-                uploads.mirror.folder,
-            )
+        if uploads.mirror is not None:
+            _upload_at_end(uploads.mirror)
+
+
+def _upload_at_end(mirror: store.Mirror) -> None:
+    if mirror.push():
+        log.info(
+            "uploaded to %s: %d file(s) in %.2f s in all",
+            mirror.remote.uri,
+            mirror.uploads,
+            mirror.seconds,
+        )
+    else:
+        log.warning(
+            "%s is not fully uploaded to %s; upload it with: study sync %s",
+            mirror.folder,
+            mirror.remote.uri,
+            mirror.folder,
+        )
 
 
 def resume_study(
