@@ -129,7 +129,11 @@ def lost_node(server) -> dict:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        deadline = time.monotonic() + 300
         while not any("ImplicitFunc" in procs.cmdline(p) for p in procs.descendants(raylet)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise SystemExit(f"no trial ran on the worker node: {proc.communicate()[0]}")
             time.sleep(0.2)
         time.sleep(3.0)  # into the trial's epochs
         procs.kill(procs.descendants(raylet) | {raylet})

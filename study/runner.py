@@ -442,13 +442,13 @@ def working_copy(uri: str) -> Path:
     machine has one (it ran the study, perhaps while the storage was down), that copy
     is uploaded first and resumed: nothing it holds is lost. Otherwise the URI's copy,
     Ray's checkpoints included, is downloaded into it. A bucket is as trusted as
-    whoever may write it: resuming from it unpickles Ray's state (README, "Storage")."""
+    whoever may write it: resuming from it unpickles Ray's state (README, "Security model")."""
     remote = store.resolve(uri)
     folder = store.working_root(remote.parent()) / remote.name
     if (folder / SPEC_FILE).is_file() or (folder / SUITE_FILE).is_file():
+        # Uploaded whole once its lock is held (the resume's first upload).
         log.info("resuming this machine's working copy %s of %s", folder, remote.uri)
         store.check(remote.parent())
-        _push_all(store.Mirror(folder, remote))
         return folder
     if os.path.lexists(folder):
         raise StudyError(f"{folder}: in the way of {remote.uri}'s working copy; move it away")

@@ -12,6 +12,7 @@ The layout under a URI is the local one: ``URI/NAME/trials.csv``, ``URI/NAME/rep
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -236,7 +237,8 @@ class Mirror:
         started = time.perf_counter()
         local = pafs.LocalFileSystem()
         try:
-            for relative, stamp in _local_files(self.folder):
+            here = dict(_local_files(self.folder))
+            for relative, stamp in here.items():
                 if self._sent.get(relative) == stamp:
                     continue
                 pafs.copy_files(
@@ -247,6 +249,13 @@ class Mirror:
                 )
                 self._sent[relative] = stamp
                 self.uploads += 1
+            # What this mirror uploaded and the study has since removed (Ray keeps one
+            # checkpoint per trial, num_to_keep=1) goes up there too; nothing else is
+            # deleted.
+            for relative in [r for r in self._sent if r not in here]:
+                with contextlib.suppress(FileNotFoundError):
+                    self.remote.fs.delete_file(f"{self.remote.path}/{relative}")
+                del self._sent[relative]
         except OSError as exc:
             if self.failing is None:
                 log.warning(

@@ -68,6 +68,11 @@ class S3Server:
                 # Its catalogs (fixed default ports) are not needed.
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
+                # Each bucket is a collection with volumes of its own: room for one
+                # bucket per test (weed's default of 8 volumes answered "internal
+                # error" to uploads after a few buckets).
+                "-volume.max=0",
+                "-master.volumeSizeLimitMB=64",
                 # A missing bucket stays missing, as on AWS (weed makes one on upload).
                 "-s3.autoCreateBucket=false",
                 "-s3",
