@@ -69,4 +69,4 @@ def _record(trial: Any, ray_status: str) -> None:
     result = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
     folder, uploads = _current(trial)
     ledger.record(folder, trial.trial_id, ray_status, result, Path(str(trial.path)).name)
-    uploads.trial_ended()
+    uploads.trial_ended(folder)

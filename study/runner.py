@@ -381,7 +381,7 @@ def _finish_and_upload(
 
 
 def _upload_at_end(mirror: store.Mirror) -> None:
-    if mirror.push():
+    if mirror.finish():
         log.info(
             "uploaded to %s: %d file(s) in %.2f s in all",
             mirror.remote.uri,
