@@ -134,7 +134,9 @@ def resolve(uri: str) -> Remote:
         raise StudyError(f"{uri}: no bucket; give one of {FORMS}")
     try:
         filesystem, path = pafs.FileSystem.from_uri(uri)
-    except (ValueError, OSError, ImportError) as exc:  # ArrowInvalid is a ValueError
+    except OSError as exc:  # a well-formed URI whose storage pyarrow could not reach
+        raise StudyError(f"{uri}: {_hint(reason(exc))}") from None
+    except (ValueError, ImportError) as exc:  # ArrowInvalid is a ValueError
         raise StudyError(
             f"{uri}: not a storage URI pyarrow can open ({reason(exc)}); give one of {FORMS}"
         ) from None
