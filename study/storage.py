@@ -68,13 +68,6 @@ class Remote:
         query = self.uri[len(self.uri.split("?", 1)[0]) :]
         return Remote(base.rsplit("/", 1)[0] + query, self.fs, str(PurePosixPath(self.path).parent))
 
-    def has(self, relative: str) -> bool:
-        """Whether ``relative`` exists under this place (a file or a folder)."""
-        from pyarrow import fs as pafs
-
-        info = self._call(lambda: self.fs.get_file_info(f"{self.path}/{relative}"))
-        return bool(info.type != pafs.FileType.NotFound)
-
     def is_empty(self) -> bool:
         from pyarrow import fs as pafs
 
