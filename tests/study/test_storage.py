@@ -170,6 +170,12 @@ def test_a_study_kept_in_s3_is_analyzed_and_resumed_from_the_uri_alone(
     assert (tmp_path / "again" / "index.html").is_file()
     assert (tmp_path / "again" / "report.md").read_text() == report_md
     assert not (tmp_path / "cache").exists()  # analyze keeps no copy behind
+    # Without --out the report goes back up, beside the study.
+    server.filesystem().delete_dir_contents(f"{bucket}/studies/searched/report")
+    code, out, err = run_cli(["analyze", f"{uri}/searched"])
+    assert code == 0, err
+    assert out.strip() == f"{uri}/searched/report/index.html"
+    assert server.read(f"{bucket}/studies/searched/report/report.md").decode() == report_md
 
     code, out, err = run_cli(["resume", f"{uri}/searched"])
     assert code == 0, err
