@@ -85,27 +85,15 @@ def lost_node(server) -> dict:
     import yaml
 
     from tests.study import procs
-    from tests.study.conftest import ensure_token, free_port, ray_start, start_head, stop_node
+    from tests.study.conftest import ensure_token, start_head, start_worker, stop_node
 
     server.make_bucket("lost")
     ensure_token()
     address, temp_dir = start_head(num_cpus=1)
-    node_port = free_port()
+    node_port = None
     tmp = Path(tempfile.mkdtemp())
     try:
-        ray_start(
-            f"--address={address}",
-            f"--node-manager-port={node_port}",
-            "--node-ip-address=127.0.0.1",
-            "--num-cpus=1",
-            "--num-gpus=0",
-            env={**os.environ, "RAY_AUTH_MODE": "token"},
-        )
-        raylet = next(
-            p
-            for p in procs.with_marker(f"--node_manager_port={node_port}")
-            if "raylet" in procs.cmdline(p)
-        )
+        node_port, raylet = start_worker(address, env=dict(os.environ))
         spec = tmp / "lost.yaml"
         spec.write_text(
             yaml.safe_dump(
@@ -145,7 +133,8 @@ def lost_node(server) -> dict:
         ended = time.monotonic() - killed
     finally:
         stop_node(temp_dir)
-        procs.kill(procs.with_marker(f"--node_manager_port={node_port}"))
+        if node_port is not None:
+            procs.kill(procs.with_marker(f"--node_manager_port={node_port}"))
         shutil.rmtree(tmp, ignore_errors=True)
     said = next((t for t, line in lines if line.startswith("lost ")), None)
     completions = [t for t, line in lines if " completed " in line]

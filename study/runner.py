@@ -471,9 +471,7 @@ def stored_uri(folder: Path) -> str | None:
         raw = read_yaml(folder / SUITE_FILE)
         uri = raw.get("storage") if isinstance(raw, dict) else None
     else:
-        raw = read_yaml(folder / SPEC_FILE)
-        run = raw.get("run") if isinstance(raw, dict) else None
-        uri = run.get("storage") if isinstance(run, dict) else None
+        uri = records.run_info(folder).get("storage")
     if uri is not None and not (isinstance(uri, str) and store.is_uri(uri)):
         raise StudyError(f"{folder}: its storage {uri!r} is not a storage URI")
     return uri

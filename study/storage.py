@@ -353,18 +353,31 @@ def download(remote: Remote, dest: Path, checkpoints: bool = True) -> Path:
     nothing is written through a link). A key that would land outside ``dest`` (``..``)
     is refused: the bucket is read as untrusted. Without ``checkpoints`` Ray's trial
     checkpoints are left out (a report does not need them)."""
-    from pyarrow import fs as pafs
 
     files = remote.files()
     if not files:
         raise StudyError(f"{remote.uri}: nothing there (no study under this URI)")
     dest.mkdir(parents=True, exist_ok=False)
+    _copy_down(remote, files, dest, checkpoints)
+    return dest
+
+
+def _copy_down(
+    remote: Remote, files: list[str], dest: Path, checkpoints: bool, keep: bool = False
+) -> list[str]:
+    """Copy ``files`` (keys relative to ``remote``) into ``dest``; ``keep``: a file
+    already there is left as it is. Returns the keys copied."""
+    from pyarrow import fs as pafs
+
     local = pafs.LocalFileSystem()
+    copied = []
     for relative in files:
         parts = key_parts(remote, relative)
         if not checkpoints and any(p.startswith(CHECKPOINT_PREFIX) for p in parts[:-1]):
             continue
         target = dest.joinpath(*parts)
+        if keep and os.path.lexists(target):
+            continue
         _make_dirs(dest, target.parent)
         remote._call(
             lambda r=relative, t=target: pafs.copy_files(
@@ -374,7 +387,8 @@ def download(remote: Remote, dest: Path, checkpoints: bool = True) -> Path:
                 destination_filesystem=local,
             )
         )
-    return dest
+        copied.append(relative)
+    return copied
 
 
 def upload_report(report: Path, remote: Remote, page: str) -> str:
@@ -437,29 +451,10 @@ class Uploads:
         """After Ray wrote to the URI: its files (all but the checkpoints) into the
         working folder, where the tables and the report are made from them. Files the
         folder already has (the harness's own) are kept."""
-        from pyarrow import fs as pafs
-
         if self.ray_remote is None:
             return
-        local = pafs.LocalFileSystem()
-        fetched = []
-        for relative in self.ray_remote.files():
-            parts = key_parts(self.ray_remote, relative)
-            if any(p.startswith(CHECKPOINT_PREFIX) for p in parts[:-1]):
-                continue
-            target = folder.joinpath(*parts)
-            if os.path.lexists(target):
-                continue
-            _make_dirs(folder, target.parent)
-            self.ray_remote._call(
-                lambda r=relative, t=target: pafs.copy_files(
-                    f"{self.ray_remote.path}/{r}",
-                    str(t),
-                    source_filesystem=self.ray_remote.fs,
-                    destination_filesystem=local,
-                )
-            )
-            fetched.append(relative)
+        remote = self.ray_remote
+        fetched = _copy_down(remote, remote.files(), folder, checkpoints=False, keep=True)
         if self.mirror is not None:
             prefix = folder.relative_to(self.mirror.folder).as_posix()
             self.mirror.mark_sent([r if prefix == "." else f"{prefix}/{r}" for r in fetched])

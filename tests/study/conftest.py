@@ -120,6 +120,27 @@ def start_head(num_cpus: int) -> tuple[str, str]:
     return f"127.0.0.1:{port}", temp_dir
 
 
+def start_worker(address: str, env: dict[str, str] | None = None) -> tuple[int, int]:
+    """A second node (one CPU) joining the head at ``address`` on this machine, with a
+    node-manager port of its own: (that port, which marks its processes; its raylet's
+    PID). Ray 2.60 clusters use token authentication, so it joins in token mode."""
+    node_port = free_port()
+    ray_start(
+        f"--address={address}",
+        f"--node-manager-port={node_port}",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=1",
+        "--num-gpus=0",
+        env={**(env or study_env()), "RAY_AUTH_MODE": "token"},
+    )
+    raylet = next(
+        p
+        for p in procs.with_marker(f"--node_manager_port={node_port}")
+        if "raylet" in procs.cmdline(p)
+    )
+    return node_port, raylet
+
+
 def stop_node(temp_dir: str) -> None:
     """Stop the Ray processes of the node started with ``temp_dir``, then remove it."""
     found = procs.with_marker(temp_dir)

@@ -24,10 +24,9 @@ from study import resume_study
 
 from . import procs
 from .conftest import (
-    free_port,
-    ray_start,
     session_trial_workers,
     start_head,
+    start_worker,
     stop_node,
     study_env,
 )
@@ -255,22 +254,9 @@ def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path, max_fai
         s3 = request.getfixturevalue("s3_server")
         s3.make_bucket("lost-node")
     address, temp_dir = start_head(num_cpus=1)
-    node_port = free_port()
+    node_port = None
     try:
-        join = {**study_env(), "RAY_AUTH_MODE": "token"}  # Ray 2.60 clusters use token auth
-        ray_start(
-            f"--address={address}",
-            f"--node-manager-port={node_port}",
-            "--node-ip-address=127.0.0.1",
-            "--num-cpus=1",
-            "--num-gpus=0",
-            env=join,
-        )
-        raylet = next(
-            p
-            for p in procs.with_marker(f"--node_manager_port={node_port}")
-            if "raylet" in procs.cmdline(p)
-        )
+        node_port, raylet = start_worker(address)
         spec = tmp_path / "lost.yaml"
         spec.write_text(
             yaml.safe_dump(
@@ -305,7 +291,8 @@ def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path, max_fai
         assert proc.returncode == 0, err[-2000:]
     finally:
         stop_node(temp_dir)
-        procs.kill(procs.with_marker(f"--node_manager_port={node_port}"))
+        if node_port is not None:
+            procs.kill(procs.with_marker(f"--node_manager_port={node_port}"))
     folder = tmp_path / "st" / "lost"
     if s3 is not None:
         folder = tmp_path / "cache" / "s3" / "lost-node" / "studies" / "lost"
