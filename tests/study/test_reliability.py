@@ -302,7 +302,9 @@ def test_a_lost_worker_node_has_its_trials_retried_on_the_head(tmp_path, max_fai
     # One line for the lost node, in the harness's words; Ray's text in nodes.log.
     said = [line for line in out.splitlines() if line.startswith("lost ")]
     assert len(said) == 1 and "Ray's account is in nodes.log" in said[0], out
-    assert "is unavailable" in (folder / "nodes.log").read_text()
+    # Ray's own text of the lost trial (its wording varies: "The actor ... is
+    # unavailable", or "the actor's node was terminated unexpectedly", both seen).
+    assert "Failure # 1" in (folder / "nodes.log").read_text()
     if max_failures == 0:  # not retried: the lost trial says what happened to it
         lost = trials[trials["status"] == "error"]
         assert len(lost) == 1 and (trials["status"] != "error").sum() == 3, trials["reason"]
