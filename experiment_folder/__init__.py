@@ -201,10 +201,13 @@ def strip_ansi(text: str) -> str:
 
 # How Ray 2.60 says that a trial's worker went away with its node: "The actor <id> is
 # unavailable: ... RpcError: RPC error: Socket closed ..." (seen when a worker node's
-# raylet was killed), or "... because its node has died". Not an actor that died with
+# raylet was killed), "... because its node has died", or "the actor's node was
+# terminated unexpectedly" (seen in CI, same kill). Not an actor that died with
 # its own process ("The actor died unexpectedly ... its worker process has died"):
 # that is the trial's own failure, said as Ray says it.
-NODE_LOST = re.compile(r"The actor \w+ is unavailable|NodeDiedError|its node has died")
+NODE_LOST = re.compile(
+    r"The actor \w+ is unavailable|NodeDiedError|its node has died|node was terminated unexpectedly"
+)
 NODE_IP = re.compile(r"\bip[:=]\s*'?(\d{1,3}(?:\.\d{1,3}){3})")
 
 
