@@ -76,8 +76,8 @@ class _Lazy:
         self.module, self.__name__ = module, name
         self.__qualname__ = name
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Metrics:
-        fn: Trainable = getattr(importlib.import_module(self.module, __name__), self.__name__)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fn = getattr(importlib.import_module(self.module, __name__), self.__name__)
         return fn(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -85,6 +85,18 @@ class _Lazy:
 
 
 PLUGINS_ENV = "STUDY_HARNESS_TRAINABLES"
+# The keys in which fused group members may differ (trainables/fused.py says why these;
+# the fused modules import torch and this one must not, so the names live here).
+NETWORK_KEYS = (
+    "lr",
+    "momentum",
+    "weight_decay",
+    "dropout",
+    "lr_decay",
+    "early_stop_patience",
+    "seed",
+)
+REGRESSION_KEYS = ("lr", "w0", "b0", "seed")
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,11 @@ class TrainableInfo:
     metrics: tuple[Metric | str, ...]
     checkpoints: bool  # accepts a ``checkpoint=`` Checkpointer and resumes from it
     summary: str
+    # Fused trial groups (trainables/fused.py): ``group(configs, report, ...)`` trains
+    # many configs in one process; ``member_keys`` are the keys in which a group's
+    # members may differ ("*": every key). None: the trainable runs one config at a time.
+    group: Callable[..., dict[int, Metrics]] | None = None
+    member_keys: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", tuple(as_metric(m) for m in self.metrics))
@@ -123,6 +140,8 @@ REGISTRY: dict[str, TrainableInfo] = {
             (quantity("w"), quantity("grad")),
             False,
             "y = w·x by per-sample SGD (seed 5.1.2 / 5.2)",
+            _Lazy(".fused_regression", "linear_w_group"),
+            REGRESSION_KEYS,
         ),
         TrainableInfo(
             "linear_wb",
@@ -131,6 +150,8 @@ REGISTRY: dict[str, TrainableInfo] = {
             (quantity("w"), quantity("b")),
             False,
             "y = w·x + b, manual SGD (5.2) or nn.Linear + optim.SGD (5.4)",
+            _Lazy(".fused_regression", "linear_wb_group"),
+            REGRESSION_KEYS,
         ),
         TrainableInfo(
             "loss_landscape",
@@ -139,6 +160,8 @@ REGISTRY: dict[str, TrainableInfo] = {
             (quantity("w"), quantity("b")),
             False,
             "brute-force MSE at one (w, b), the seed's 穷举法",
+            _Lazy(".fused_regression", "loss_landscape_group"),
+            ("*",),
         ),
         TrainableInfo(
             "mnist_mlp",
@@ -147,6 +170,8 @@ REGISTRY: dict[str, TrainableInfo] = {
             MNIST_METRICS,
             True,
             "the seed's 784-512-256-128-64-10 MLP on MNIST",
+            _Lazy(".fused", "mnist_mlp_group"),
+            NETWORK_KEYS,
         ),
         TrainableInfo(
             "mnist_cnn",
@@ -155,6 +180,8 @@ REGISTRY: dict[str, TrainableInfo] = {
             MNIST_METRICS,
             True,
             "the classic small CNN with configurable Conv2d settings",
+            _Lazy(".fused", "mnist_cnn_group"),
+            NETWORK_KEYS,
         ),
         TrainableInfo(
             "lr_range",

@@ -15,7 +15,7 @@ import re
 import reprlib
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import yaml
@@ -277,6 +277,20 @@ def describe(cls: type) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def settings(cfg: Any) -> dict[str, Any]:
+    """A parsed config's keys and values, defaults included."""
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.init}
+
+
+def group_key(config: Mapping[str, Any], member_keys: Iterable[str]) -> str:
+    """What the members of one fused group share: every key but ``member_keys``
+    (``"*"``: all may differ), as text. Configs with equal keys may train together."""
+    skip = set(member_keys)
+    if "*" in skip:
+        return ""
+    return repr(sorted((k, repr(v)) for k, v in config.items() if k not in skip))
 
 
 def check_value(cls: type, trainable: str, key: str, value: Any) -> str | None:

@@ -98,15 +98,7 @@ class _Run:
         self.shuffle = torch.Generator().manual_seed(cfg.seed)
         self.progress = _Progress()
         self.last_finite_loss = math.nan  # latest finite running loss, for divergence reports
-        splits = mnist_data.load_splits(
-            cfg.dataset, cfg.data_root, cfg.val_fraction, str(self.device), cfg.download
-        )
-        self.data = _limit(splits, cfg.train_limit, cfg.eval_limit)
-        # train_acc is measured in eval mode (no dropout) on a fixed slice of the
-        # training set as large as the validation set, so that gap = train_acc -
-        # val_acc compares like with like and costs one extra val-sized pass.
-        n = min(len(self.data.train_y), len(self.data.val_y))
-        self.train_eval = (self.data.train_x[:n], self.data.train_y[:n])
+        self.data, self.train_eval = load_data(cfg, self.device)
 
     def state_dict(self) -> dict[str, Any]:
         state = {
@@ -130,6 +122,21 @@ class _Run:
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.progress = _Progress(**state["progress"])
+
+
+def load_data(
+    cfg: MnistConfig, device: torch.device
+) -> tuple[mnist_data.Splits, tuple[torch.Tensor, torch.Tensor]]:
+    """The config's splits on ``device``, and the slice of the training set that
+    train_acc is measured on: in eval mode (no dropout), as large as the validation
+    set, so that gap = train_acc - val_acc compares like with like and costs one
+    extra val-sized pass."""
+    splits = mnist_data.load_splits(
+        cfg.dataset, cfg.data_root, cfg.val_fraction, str(device), cfg.download
+    )
+    data = _limit(splits, cfg.train_limit, cfg.eval_limit)
+    n = min(len(data.train_y), len(data.val_y))
+    return data, (data.train_x[:n], data.train_y[:n])
 
 
 def _limit(splits: mnist_data.Splits, train_limit: int, eval_limit: int) -> mnist_data.Splits:

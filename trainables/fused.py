@@ -1,0 +1,508 @@
+"""Many configurations of one network trained together in one process: a fused group.
+
+A group is up to K configs of ``mnist_mlp`` or ``mnist_cnn`` that agree on every key
+that sets a tensor's shape or the data (:data:`MEMBER_KEYS` lists the keys that may
+differ). Their weights are stacked along a leading member axis and trained with one
+kernel per layer, HFTA's method (Wang et al., MLSys 2021): each ``Linear`` is a
+``baddbmm`` over ``[K, in, out]`` weights, and the Conv2d layers are one grouped
+convolution with K times the groups. ARCHITECTURE.md, "Fused trial groups", says why
+this and not ``torch.func.vmap`` (measured: 0.6x the speed of K separate models on
+this CPU, against 1.0-1.5x for the stacked kernels).
+
+Each member trains as it would alone:
+
+- its initial weights are its own seed's (the solo model is built under that seed
+  and its tensors are stacked);
+- its data order is its own seed's shuffle, gathered as a ``[K, B, ...]`` batch;
+- SGD's lr, momentum and weight decay are per-member ``[K, 1, ...]`` tensors, with
+  torch.optim.SGD's update rule; the lr decays per member;
+- its dropout rate is its own, with masks of its own (drawn for the whole group, so
+  not the masks its solo run draws);
+- early stopping, the divergence checks and the metrics are the solo loop's, per
+  member (trainables/mnist.py).
+
+A member that diverges, stops early or is cut by the caller (``prune``: the
+scheduler's say) leaves the stacked tensors; the others go on unchanged, as the
+members never share a value. Without dropout, every member's metrics equal its
+solo run's within float32 rounding (tests/trainables/test_fused.py states the
+tolerance).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from . import NETWORK_KEYS
+from .common import Checkpointer, Metrics, is_bad
+from .config import InvalidConfig, group_key, parse_config, settings
+from .mnist import CHECK_EVERY, EVAL_BATCH, _Progress, load_data, resolve_device
+from .model_configs import CnnConfig, MnistConfig
+from .models import CNN, MLP
+
+log = logging.getLogger(__name__)
+
+# The keys in which the members of a network group may differ (NETWORK_KEYS, named in
+# trainables/__init__.py, which must not import torch); every other key (batch size,
+# architecture, Conv2d plan, data set, epochs, loss...) makes another group.
+MEMBER_KEYS = NETWORK_KEYS
+
+# report(epoch's results): member index -> that member's metrics, for every member
+# that trained in the epoch (those that diverged in it included).
+GroupReport = Callable[[dict[int, Metrics]], None]
+# prune(epoch's results) -> member indices to stop after this epoch (the scheduler).
+Prune = Callable[[dict[int, Metrics]], Iterable[int]]
+
+
+class Stacked:
+    """The members' weights, stacked on a leading axis, and a functional forward pass.
+
+    ``params`` maps a name to a ``[K, ...]`` tensor; row k is member k's tensor, laid
+    out for the fused kernel (Linear weights transposed to ``[in, out]``)."""
+
+    def __init__(self, solos: Sequence[torch.nn.Module], cfg: MnistConfig) -> None:
+        self.cnn = isinstance(solos[0], CNN)
+        self.cfg = cfg
+        tensors: dict[str, list[torch.Tensor]] = {}
+        for model in solos:
+            for name, value in self._layout(model).items():
+                tensors.setdefault(name, []).append(value)
+        self.params = {
+            name: torch.stack(values).contiguous().requires_grad_()
+            for name, values in tensors.items()
+        }
+
+    def _layout(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        if isinstance(model, MLP):
+            for i, layer in enumerate(model.layers):
+                assert isinstance(layer, torch.nn.Linear)
+                out[f"w{i}"] = layer.weight.detach().t()
+                out[f"b{i}"] = layer.bias.detach().unsqueeze(0)
+            return out
+        assert isinstance(model, CNN)
+        for i, conv in enumerate(model.convs):
+            assert isinstance(conv, torch.nn.Conv2d)
+            out[f"conv{i}"] = conv.weight.detach().contiguous()
+            if conv.bias is not None:
+                out[f"conv_b{i}"] = conv.bias.detach()
+        out["fc_w"] = model.fc.weight.detach().t()
+        out["fc_b"] = model.fc.bias.detach().unsqueeze(0)
+        return out
+
+    @property
+    def size(self) -> int:
+        return next(iter(self.params.values())).shape[0]
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only the members at ``rows`` (indices into the current stack)."""
+        self.params = {
+            name: p.detach()[rows].contiguous().requires_grad_() for name, p in self.params.items()
+        }
+
+    def forward(
+        self, x: torch.Tensor, dropout: torch.Tensor | None, shared: bool = False
+    ) -> torch.Tensor:
+        """Logits ``[K, B, 10]`` for ``x``: ``[K, B, ...]`` (each member's own batch) or,
+        with ``shared``, one ``[B, ...]`` batch that every member sees (evaluation)."""
+        return self._cnn(x, dropout, shared) if self.cnn else self._mlp(x, dropout, shared)
+
+    def _mlp(self, x: torch.Tensor, dropout: torch.Tensor | None, shared: bool) -> torch.Tensor:
+        p = self.params
+        layers = sum(1 for name in p if name.startswith("w"))
+        h = x.reshape(*x.shape[: 1 if shared else 2], -1)  # the seed's x.view(-1, 784)
+        for i in range(layers):
+            if i == 0 and shared:  # [B, in] @ [K, in, out]: one broadcast matmul
+                h = torch.matmul(h, p["w0"]) + p["b0"]
+            else:
+                h = torch.baddbmm(p[f"b{i}"], h, p[f"w{i}"])
+            if i < layers - 1:
+                h = _dropout(F.relu(h), dropout)
+        return h
+
+    def _cnn(self, x: torch.Tensor, dropout: torch.Tensor | None, shared: bool) -> torch.Tensor:
+        p, cfg, k = self.params, self.cfg, self.size
+        assert isinstance(cfg, CnnConfig)
+        if shared:  # [B, 1, 28, 28] -> every member's channel: [B, K, 28, 28]
+            h = x.expand(x.shape[0], k, *x.shape[2:])
+        else:  # [K, B, C, H, W] -> [B, K*C, H, W]
+            h = x.transpose(0, 1).reshape(x.shape[1], -1, *x.shape[3:])
+        for i, layer in enumerate(cfg.plan):
+            weight = p[f"conv{i}"]
+            bias = p.get(f"conv_b{i}")
+            h = F.conv2d(
+                h,
+                weight.reshape(-1, *weight.shape[2:]),
+                bias.reshape(-1) if bias is not None else None,
+                stride=layer.stride,
+                padding=layer.padding,
+                dilation=layer.dilation,
+                groups=k * layer.groups,
+            )
+            h = F.relu(_pool(h, cfg.pool, cfg.pool_size))
+        features = h.reshape(h.shape[0], k, -1).transpose(0, 1)  # [K, B, C*h*w]
+        return torch.baddbmm(p["fc_b"], _dropout(features, dropout), p["fc_w"])
+
+
+def _pool(h: torch.Tensor, kind: str, size: int) -> torch.Tensor:
+    if kind == "none" or size <= 1:
+        return h
+    return F.avg_pool2d(h, size) if kind == "avg" else F.max_pool2d(h, size)
+
+
+def _dropout(h: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
+    """Inverted dropout with a rate per member (``p``: ``[K]``; None in eval mode)."""
+    if p is None:
+        return h
+    shape = (-1,) + (1,) * (h.dim() - 1)
+    keep = (1.0 - p).view(shape)
+    return h * (torch.rand_like(h) < keep) / keep
+
+
+def _per_member(values: Sequence[float], device: torch.device) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32, device=device)
+
+
+@dataclass
+class _Member:
+    """One member's own state besides its weights."""
+
+    index: int  # its place in the configs the group was given
+    cfg: MnistConfig
+    lr: float
+    shuffle: torch.Generator
+    progress: _Progress = field(default_factory=_Progress)
+    last_finite_loss: float = math.nan
+    ended: bool = False
+
+
+class Group:
+    """A fused group's whole training state (what a checkpoint holds)."""
+
+    def __init__(self, cfgs: Sequence[MnistConfig], build: Callable[[MnistConfig], Any]) -> None:
+        first = cfgs[0]
+        self.cfg = first
+        self.device = resolve_device(first.device)
+        solos = []
+        for cfg in cfgs:
+            torch.manual_seed(cfg.seed)  # each member's initial weights are its own seed's
+            solos.append(build(cfg))
+        self.stack = Stacked(solos, first)
+        self.stack.params = {
+            n: p.detach().to(self.device).requires_grad_() for n, p in self.stack.params.items()
+        }
+        self.members = [
+            _Member(i, cfg, cfg.lr, torch.Generator().manual_seed(cfg.seed))
+            for i, cfg in enumerate(cfgs)
+        ]
+        self.momentum_buffers = {n: torch.zeros_like(p) for n, p in self.stack.params.items()}
+        self.data, self.train_eval = load_data(first, self.device)
+
+    @property
+    def active(self) -> list[_Member]:
+        return [m for m in self.members if not m.ended]
+
+    def cut(self, leaving: Iterable[int]) -> None:
+        """Take the members with these config indices out of the stacked tensors."""
+        gone = set(leaving)
+        active = self.active
+        rows = [r for r, m in enumerate(active) if m.index not in gone]
+        if len(rows) == len(active):
+            return
+        for m in active:
+            if m.index in gone:
+                m.ended = True
+        if rows:
+            index = torch.tensor(rows, device=self.device)
+            self.stack.keep(index)
+            buffers = self.momentum_buffers.items()
+            self.momentum_buffers = {n: b[index].contiguous() for n, b in buffers}
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "params": {n: p.detach() for n, p in self.stack.params.items()},
+            "momentum": self.momentum_buffers,
+            "members": [
+                {
+                    "lr": m.lr,
+                    "shuffle": m.shuffle.get_state(),
+                    "progress": vars(m.progress),
+                    "last_finite_loss": m.last_finite_loss,
+                    "ended": m.ended,
+                }
+                for m in self.members
+            ],
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stack.params = {
+            n: p.to(self.device).requires_grad_() for n, p in state["params"].items()
+        }
+        self.momentum_buffers = {n: b.to(self.device) for n, b in state["momentum"].items()}
+        for member, saved in zip(self.members, state["members"], strict=True):
+            member.lr = float(saved["lr"])
+            member.shuffle.set_state(saved["shuffle"])
+            member.progress = _Progress(**saved["progress"])
+            member.last_finite_loss = float(saved["last_finite_loss"])
+            member.ended = bool(saved["ended"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+
+    def _hyper(self, name: str) -> torch.Tensor:
+        return _per_member([getattr(m.cfg, name) for m in self.active], self.device)
+
+    def _sgd_step(self, grads: Sequence[torch.Tensor]) -> None:
+        """torch.optim.SGD's rule (dampening 0, no Nesterov) with per-member lr,
+        momentum and weight decay: d = g + wd·p; buf = momentum·buf + d; p -= lr·buf."""
+        active = self.active
+        lr = _per_member([m.lr for m in active], self.device)
+        momentum, decay = self._hyper("momentum"), self._hyper("weight_decay")
+        with torch.no_grad():
+            for (name, p), g in zip(self.stack.params.items(), grads):
+                shape = (-1,) + (1,) * (p.dim() - 1)
+                d = torch.addcmul(g, decay.view(shape), p)
+                buf = self.momentum_buffers[name]
+                buf.mul_(momentum.view(shape)).add_(d)
+                p.addcmul_(lr.view(shape), buf, value=-1.0)
+
+    def _losses(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Each member's mean training loss over its batch: ``[K]``."""
+        k, b = target.shape
+        flat = logits.reshape(k * b, -1)
+        if self.cfg.loss == "nll":
+            flat = F.log_softmax(flat, dim=1)
+            each = F.nll_loss(flat, target.reshape(-1), reduction="none")
+        else:
+            each = F.cross_entropy(flat, target.reshape(-1), reduction="none")
+        return each.view(k, b).mean(dim=1)
+
+    def train_epoch(self, epoch: int) -> tuple[dict[int, float], dict[int, str], float]:
+        """One pass for every active member: (mean loss per member, divergence reason
+        per member that blew up in it, seconds)."""
+        x, y = self.data.train_x, self.data.train_y
+        n, batch = len(y), self.cfg.batch_size
+        start = time.perf_counter()
+        active = self.active
+        orders = torch.stack([torch.randperm(n, generator=m.shuffle) for m in active])
+        orders = orders.to(self.device)
+        dropout = self._hyper("dropout")
+        use_dropout = bool((dropout > 0).any())
+        total = torch.zeros(len(active), device=self.device)
+        steps = 0
+        means: dict[int, float] = {}
+        blew_up: dict[int, str] = {}
+        for steps, begin in enumerate(range(0, n, batch), start=1):
+            if not active:
+                break
+            idx = orders[:, begin : begin + batch]
+            logits = self.stack.forward(x[idx], dropout if use_dropout else None)
+            losses = self._losses(logits, y[idx])
+            grads = torch.autograd.grad(losses.sum(), list(self.stack.params.values()))
+            self._sgd_step(grads)
+            total += losses.detach()
+            if steps == 1 or steps % CHECK_EVERY == 0:
+                bad = []
+                for member, mean in zip(active, (total / steps).tolist()):
+                    if is_bad(mean):
+                        means[member.index] = mean
+                        blew_up[member.index] = _bad_loss(mean, epoch, member.lr)
+                        bad.append(member.index)
+                    else:
+                        member.last_finite_loss = mean
+                if bad:
+                    keep = [r for r, m in enumerate(active) if m.index not in bad]
+                    self.cut(bad)
+                    active = self.active
+                    orders, total = orders[keep], total[keep]
+                    dropout = dropout[keep]
+        for member, mean in zip(active, (total / max(steps, 1)).tolist()):
+            means[member.index] = mean
+        return means, blew_up, time.perf_counter() - start
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[float], list[float]]:
+        """(mean loss, accuracy) of every active member, in eval mode."""
+        k = self.stack.size
+        loss_sum = torch.zeros(k, dtype=torch.float64, device=self.device)
+        correct = torch.zeros(k, dtype=torch.int64, device=self.device)
+        for begin in range(0, len(y), EVAL_BATCH):
+            logits = self.stack.forward(x[begin : begin + EVAL_BATCH], None, shared=True)
+            target = y[begin : begin + EVAL_BATCH].expand(k, -1)
+            loss_sum += self._summed(logits, target).double()
+            correct += (logits.argmax(dim=2) == target).sum(dim=1)
+        return (loss_sum / len(y)).tolist(), (correct.double() / len(y)).tolist()
+
+    def _summed(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        k, b = target.shape
+        flat = logits.reshape(k * b, -1)
+        if self.cfg.loss == "nll":
+            flat = F.log_softmax(flat, dim=1)
+            each = F.nll_loss(flat, target.reshape(-1), reduction="none")
+        else:
+            each = F.cross_entropy(flat, target.reshape(-1), reduction="none")
+        return each.view(k, b).sum(dim=1)
+
+    def finite_members(self) -> list[bool]:
+        """Whether each active member's weights are all finite."""
+        k = self.stack.size
+        ok = torch.ones(k, dtype=torch.bool, device=self.device)
+        for p in self.stack.params.values():
+            ok &= torch.isfinite(p.detach().reshape(k, -1)).all(dim=1)
+        return ok.tolist()
+
+
+def _bad_loss(loss: float, epoch: int, lr: float) -> str:
+    return f"training loss {loss:g} in epoch {epoch} (lr={lr:g})"  # mnist._epoch's words
+
+
+def _epoch(group: Group, epoch: int) -> dict[int, Metrics | str]:
+    """Train and evaluate one epoch: each member's metrics, or why it diverged."""
+    start = time.perf_counter()
+    lrs = {m.index: m.lr for m in group.active}
+    losses, out, seconds = group.train_epoch(epoch)
+    results: dict[int, Metrics | str] = dict(out)
+    for member, finite in zip(group.active, group.finite_members()):
+        lr = lrs[member.index]
+        if is_bad(losses[member.index]):  # the epoch's mean, if it went bad after a check
+            results[member.index] = _bad_loss(losses[member.index], epoch, lr)
+        elif not finite:
+            results[member.index] = f"non-finite weights after epoch {epoch} (lr={lr:g})"
+    group.cut(i for i, r in results.items() if isinstance(r, str) and i not in out)
+    active = group.active
+    if active:
+        val = group.evaluate(group.data.val_x, group.data.val_y)
+        train = group.evaluate(*group.train_eval)
+        test = group.evaluate(group.data.test_x, group.data.test_y)
+        n = len(group.data.train_y)
+        for row, member in enumerate(active):
+            lr = lrs[member.index]
+            val_loss, val_acc = val[0][row], val[1][row]
+            if is_bad(val_loss):
+                results[member.index] = f"validation loss {val_loss:g} in epoch {epoch} (lr={lr:g})"
+                continue
+            member.lr = member.lr * member.cfg.lr_decay  # ExponentialLR's step
+            train_acc, test_acc = train[1][row], test[1][row]
+            results[member.index] = {
+                "epoch": epoch,
+                "loss": losses[member.index],
+                "train_acc": train_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "test_acc": test_acc,
+                "gap": train_acc - val_acc,
+                "lr": lr,
+                "time_s": time.perf_counter() - start,
+                "samples_per_s": n / seconds,  # this member's: the group's epoch, n samples each
+                "diverged": False,
+            }
+    group.cut(i for i, r in results.items() if isinstance(r, str))
+    return results
+
+
+def train_group(
+    cfgs: Sequence[MnistConfig],
+    build: Callable[[MnistConfig], Any],
+    report: GroupReport | None,
+    checkpoint: Checkpointer | None = None,
+    prune: Prune | None = None,
+) -> dict[int, Metrics]:
+    """Train the members until each ends (its epochs, early stopping, divergence, or
+    ``prune``); ``report`` after every epoch. Returns each member's last metrics."""
+    group = Group(cfgs, build)
+    saved = checkpoint.restore() if checkpoint is not None else None
+    if saved is not None:
+        group.load_state_dict(saved)
+        log.info("group resumed after epoch %d", max(m.progress.epoch for m in group.members))
+    last: dict[int, Metrics] = {m.index: dict(m.progress.last) for m in group.members}
+    for epoch in range(1, group.cfg.epochs + 1):
+        if not group.active:
+            break
+        if all(m.progress.epoch >= epoch for m in group.active):
+            continue  # done before the checkpoint this run resumed from
+        results: dict[int, Metrics] = {}
+        for index, result in _epoch(group, epoch).items():
+            member = group.members[index]
+            progress = member.progress
+            if isinstance(result, str):
+                before = progress.last or {"loss": member.last_finite_loss}
+                results[index] = {**before, "epoch": epoch, "diverged": True, "divergence": result}
+                member.ended = True
+                continue
+            if result["val_acc"] > progress.best_val_acc:
+                progress.best_val_acc, progress.best_epoch = result["val_acc"], epoch
+                progress.best_test_acc, progress.bad_epochs = result["test_acc"], 0
+            else:
+                progress.bad_epochs += 1
+            stop = 0 < member.cfg.early_stop_patience <= progress.bad_epochs
+            metrics = {
+                **result,
+                "best_epoch": progress.best_epoch,
+                "best_val_acc": progress.best_val_acc,
+                "best_test_acc": progress.best_test_acc,
+                "stopped_early": stop,
+            }
+            progress.epoch, progress.last = epoch, metrics
+            results[index] = metrics
+        ending = {i for i, m in results.items() if m.get("stopped_early")}
+        if prune is not None:
+            ending |= set(prune(results))
+        group.cut(ending)
+        last.update(results)
+        if checkpoint is not None:
+            checkpoint.save(group.state_dict())
+        if report is not None:
+            report(results)
+    return last
+
+
+def _parse(
+    configs: Sequence[Mapping[str, Any]], cls: type[MnistConfig], name: str
+) -> list[MnistConfig]:
+    cfgs = [parse_config(cls, c, name) for c in configs]
+    if not cfgs:
+        raise InvalidConfig(f"{name}: a fused group needs at least one config")
+    keys = {group_key(settings(c), MEMBER_KEYS) for c in cfgs}
+    if len(keys) > 1:
+        raise InvalidConfig(
+            f"{name}: the members of a fused group may differ only in {', '.join(MEMBER_KEYS)}"
+        )
+    return cfgs
+
+
+def mnist_mlp_group(
+    configs: Sequence[Mapping[str, Any]],
+    report: GroupReport | None = None,
+    checkpoint: Checkpointer | None = None,
+    prune: Prune | None = None,
+) -> dict[int, Metrics]:
+    """``mnist_mlp`` for every config at once (see the module's docstring)."""
+    cfgs = _parse(configs, MnistConfig, "mnist_mlp")
+    return train_group(cfgs, lambda c: MLP(c.dropout), report, checkpoint, prune)
+
+
+def mnist_cnn_group(
+    configs: Sequence[Mapping[str, Any]],
+    report: GroupReport | None = None,
+    checkpoint: Checkpointer | None = None,
+    prune: Prune | None = None,
+) -> dict[int, Metrics]:
+    """``mnist_cnn`` for every config at once (see the module's docstring)."""
+    cfgs = _parse(configs, CnnConfig, "mnist_cnn")
+
+    def build(c: MnistConfig) -> CNN:
+        assert isinstance(c, CnnConfig)
+        return CNN(c.plan, c.bias, c.pool, c.pool_size, c.dropout)
+
+    return train_group(cfgs, build, report, checkpoint, prune)
