@@ -49,7 +49,19 @@ RESULT_KEYS = ("objective", "status", "trial_seed")
 # The config a trial really ran with rides on each of its results under this key.
 TRIAL_CONFIG = "trial_config"
 # history.csv columns that are bookkeeping, not metrics of a trial.
-NOT_METRICS = ("trial_id", "status", "reason", "trial_seed", "time_s", "divergence", TRIAL_CONFIG)
+# A fused study (``fuse: K``) trains up to K trials in one Ray trial, its group: the
+# history.csv and trials.csv column naming it (study/groups.py; absent when unfused).
+GROUP = "group"
+NOT_METRICS = (
+    "trial_id",
+    "status",
+    "reason",
+    "trial_seed",
+    "time_s",
+    "divergence",
+    TRIAL_CONFIG,
+    GROUP,
+)
 # Config keys that repeat a configuration rather than change it: the per-trial random
 # seed (initialisation, shuffling, dropout). A grid of them gives repeats, never a
 # parameter. (A seed that selects data, like the regressions' data_seed, is not one.)

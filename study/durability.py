@@ -18,7 +18,7 @@ from typing import Any
 
 from ray import tune
 
-from . import ledger
+from . import groups, ledger
 from .storage import Uploads
 
 # The study the callbacks of this process write for: (its folder, its uploads).
@@ -58,11 +58,44 @@ class DurableRecords(tune.Callback):
             folder, _ = _current(trial)
             self.backup.after_step(Path(trial.local_experiment_path), folder)
 
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
+        """A fused group's members end one by one: each end is recorded as it comes."""
+        for mid, member in groups.member_results(result).items():
+            if groups.ended(member):
+                _record_member(trial, mid, member, "TERMINATED")
+
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        _record(trial, "TERMINATED")
+        if groups.is_group(trial.config):
+            _close_group(trial, "TERMINATED")
+        else:
+            _record(trial, "TERMINATED")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        _record(trial, "ERROR")
+        if groups.is_group(trial.config):
+            _close_group(trial, "ERROR")
+        else:
+            _record(trial, "ERROR")
+
+
+def _record_member(trial: Any, mid: str, result: dict[str, Any], ray_status: str) -> None:
+    folder, uploads = _current(trial)
+    entry = {**result, "trial_id": mid, groups.GROUP: trial.trial_id}
+    ledger.record(folder, mid, ray_status, entry, Path(str(trial.path)).name)
+    uploads.trial_ended(folder)
+
+
+def _close_group(trial: Any, ray_status: str) -> None:
+    """The group's Ray trial ended: its members that had not ended end with it (stopped,
+    or with its error), and the group's own end is recorded."""
+    folder, _ = _current(trial)
+    done = ledger.read(folder)
+    last = groups.member_results(trial.last_result)
+    for mid in groups.listed_members(trial.config):
+        if mid not in done:
+            _record_member(trial, mid, last.get(mid, {}), ray_status)
+    ledger.record_group(folder, trial.trial_id, ray_status)
 
 
 def _record(trial: Any, ray_status: str) -> None:

@@ -80,11 +80,27 @@ def record(
     _append(folder / LEDGER, {**entry, "trial_dir": trial_dir})
 
 
+def record_group(folder: Path, group: str, ray_status: str) -> None:
+    """Append the end of a fused group's Ray trial (its members' ends are records of their
+    own), durably: ``study resume`` must not run it again (mark_finished)."""
+    _append(folder / LEDGER, {"trial_id": group, "ray_status": ray_status, "group_end": True})
+
+
+def read_groups(folder: Path) -> dict[str, str]:
+    """Fused groups' Ray trials that ended: group id -> Ray status."""
+    return {
+        trial_id: str(entry.get("ray_status"))
+        for trial_id, entry in _first_of_each(folder / LEDGER).items()
+        if entry.get("group_end") is True
+    }
+
+
 def read(folder: Path) -> dict[str, dict[str, Any]]:
-    """trial_id -> its first record (the original end)."""
+    """trial_id -> its first record (the original end); fused groups' own ends are not
+    trials (read_groups)."""
     found = {}
     for trial_id, entry in _first_of_each(folder / LEDGER).items():
-        if isinstance(entry.get("result"), dict):
+        if entry.get("group_end") is not True and isinstance(entry.get("result"), dict):
             found[trial_id] = {
                 "ray_status": entry.get("ray_status"),
                 "result": _scalars(entry["result"]),
@@ -228,6 +244,7 @@ def mark_finished(folder: Path) -> list[str]:
     [trial state (JSON text), run metadata (JSON text)]; only the state's ``status`` is
     changed, and the rest is written back as it was read (plain JSON, nothing decoded)."""
     ended = {tid: e["ray_status"] for tid, e in read(folder).items()}
+    ended.update(read_groups(folder))
     ended = {tid: st for tid, st in ended.items() if st in ("TERMINATED", "ERROR")}
     marked: list[str] = []
     if not ended:

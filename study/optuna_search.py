@@ -70,9 +70,10 @@ class HarnessOptunaSearch(OptunaSearch):
     def __init__(
         self, *args: Any, plan: TrialPlan, folder: Path, total: int | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(*args, **kwargs)
+        # Set before Ray's __init__, which sets the study up at once when given a space.
         self.plan = plan
         self.folder = folder
+        super().__init__(*args, **kwargs)
         # The trials the study runs in all; on resume, trials the ledger holds count
         # towards it even where Ray's restored state never saw them (_all_asked).
         self.total = total

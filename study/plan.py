@@ -35,6 +35,11 @@ class TrialPlan:
     use_gpu: bool = False
     cpus: float = 1.0
     checkpoint: bool = True
+    # Fused groups (groups.py): members per Ray trial, and ASHA's (grace_period,
+    # reduction_factor, max_t) applied inside each group; mode ranks members at a rung.
+    fuse: int = 1
+    rungs: tuple[int, float, int] | None = None
+    mode: str = "max"
 
 
 def resolve_resources(
@@ -58,7 +63,8 @@ def resolve_resources(
     return Resources(spec.resources.cpu, float(gpu))
 
 
-def make_plan(spec: Spec, resources: Resources) -> TrialPlan:
+def make_plan(spec: Spec, resources: Resources, fuse: int = 1) -> TrialPlan:
+    s = spec.scheduler
     return TrialPlan(
         trainable=spec.trainable,
         metric=spec.metric,
@@ -70,6 +76,9 @@ def make_plan(spec: Spec, resources: Resources) -> TrialPlan:
         use_gpu=float(resources.gpu) > 0,
         cpus=resources.cpu,
         checkpoint=spec.checkpoint,
+        fuse=fuse,
+        rungs=(s.grace_period, s.reduction_factor, s.max_t) if s.name == "asha" else None,
+        mode=spec.mode,
     )
 
 

@@ -24,6 +24,7 @@ from ray import tune
 
 from experiment_folder import ERROR_FILE, RUNNING, decode_params, error_line
 
+from . import groups
 from .spec import Spec
 
 log = logging.getLogger("study.progress")
@@ -110,7 +111,9 @@ class TrialLines(tune.Callback):
         # Trials ended with the experiment (the time budget ran out) get their line too;
         # those that had ended before a resume had theirs in the earlier run.
         for trial in trials if self.budget else []:
-            if (
+            if groups.is_group(trial.config) and trial.status == "TERMINATED":
+                self._close_group(trial, trials, "stopped", "the time budget ran out")
+            elif (
                 trial.trial_id not in self.lined
                 and trial.trial_id not in self.finished_before
                 and trial.status == "TERMINATED"
@@ -128,8 +131,14 @@ class TrialLines(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._update(trials)
 
+    def _finished(self, trials: list[Any]) -> int:
+        """Trials ended so far: Ray's, or for a fused study the members lined."""
+        if any(groups.is_group(t.config) for t in trials):
+            return len(self.lined)
+        return sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+
     def _update(self, trials: list[Any]) -> None:
-        finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+        finished = self._finished(trials)
         if self.done_at_start is None:  # a resumed study starts with finished trials
             self.done_at_start = finished - self.done
             self.finished_before = {
@@ -148,7 +157,7 @@ class TrialLines(tune.Callback):
         return f"{running} running; {counts or 'none finished'}; {best}"
 
     def _summary(self, trials: list[Any], force: bool = False) -> None:
-        finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+        finished = self._finished(trials)
         now = time.monotonic()
         last_done, last_time = self.last_summary
         due = finished - last_done >= SUMMARY_EVERY or now - last_time >= SUMMARY_SECONDS
@@ -170,6 +179,14 @@ class TrialLines(tune.Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
+        if groups.is_group(result):  # a fused group: its members' epochs, and their ends
+            for mid, member in groups.member_results(result).items():
+                one = groups.member_trial(trial, mid, member)
+                self.on_trial_result(iteration, trials, one, member)
+                if groups.ended(member) and mid not in self.lined:
+                    self._line(one, str(member.get("status")))
+            self._update(trials)
+            return
         objective = result.get("objective", result.get(self.metric))
         if not isinstance(objective, (int, float)) or result.get("status") == "diverged":
             return
@@ -223,12 +240,33 @@ class TrialLines(tune.Callback):
         )
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        if groups.is_group(trial.config):
+            self._close_group(trial, trials, "stopped")
+            return
         status = (trial.last_result or {}).get("status", "completed")
         self._line(trial, "stopped" if status == RUNNING else status)
         self._update(trials)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        if groups.is_group(trial.config):
+            self._close_group(trial, trials, "error", _last_error_line(trial))
+            return
         self._line(trial, "error", _last_error_line(trial))
+        self._update(trials)
+
+    def _close_group(self, trial: Any, trials: list[Any], status: str, extra: str = "") -> None:
+        """A fused group's Ray trial ended: a line for each member that had none (its
+        last result is the group's, when Ray sent that here rather than as a result)."""
+        last = groups.member_results(trial.last_result)
+        for mid in groups.listed_members(trial.config):
+            if mid in self.lined:
+                continue
+            member = last.get(mid, {})
+            one = groups.member_trial(trial, mid, member)
+            if groups.ended(member) and status != "error":
+                self._line(one, str(member.get("status")))
+            else:
+                self._line(one, status, extra)
         self._update(trials)
 
 

@@ -118,6 +118,8 @@ def _status(
     status = last.get("status")
     if status in FINAL:
         return str(status), str(last.get("reason") or last.get("divergence") or "")
+    if status == "stopped" and last.get("reason"):  # a fused group's member, cut by ASHA
+        return "stopped", str(last["reason"])
     if not last:
         return "stopped", "did not report"
     epoch = last.get("epoch")

@@ -100,6 +100,16 @@ def _resources(spec: Spec, gpus_per_trial: float | None) -> Resources:
     return resolve_resources(spec, gpus_per_trial, cluster.cluster_gpus(), cluster.cluster_cpus())
 
 
+def _fuse(spec: Spec, resources: Resources) -> int:
+    """Members per fused group (groups.fuse_size): ``auto`` resolved where the study runs."""
+    from .groups import fuse_size
+
+    size = fuse_size(spec.fuse, cluster.cluster_gpus(), float(resources.gpu))
+    if size > 1:
+        log.info("fused: up to %d trials per Ray trial (fuse: %s)", size, spec.fuse)
+    return size
+
+
 def _finish(
     fitted: tuple[Any, bool], spec: Spec, folder: Path, started: float, report: bool
 ) -> Path:
@@ -108,16 +118,28 @@ def _finish(
     results, stopped_by_sigint = fitted
     interrupts.at("tables", folder)
     ray_trials = _ray_trials(folder)
+    statuses = {trial_id: t.status for trial_id, t in ray_trials.items()}
+    folders = {t.folder: trial_id for trial_id, t in ray_trials.items()}
+    failures = {tid: t.failures for tid, t in ray_trials.items()}
+    group_of: dict[str, str] = {}
+    if spec.fuse != 1:  # one Ray trial per group: its members are the trials (groups.py)
+        from . import groups
+
+        results, statuses, group_of = groups.explode(results, statuses, folders)
+        folders = {}
+        failures = {mid: failures.get(group, 0) for mid, group in group_of.items()}
     trials, history = records.build_tables(
         results,
         spec,
-        {trial_id: t.status for trial_id, t in ray_trials.items()},
+        statuses,
         ledger.read(folder),
         ledger.read_invalid(folder),
-        {t.folder: trial_id for trial_id, t in ray_trials.items()},
+        folders,
         folder,
     )
-    trials = records.add_retries(trials, {tid: t.failures for tid, t in ray_trials.items()})
+    trials = records.add_retries(trials, failures)
+    if group_of:
+        trials = groups.add_group_column(trials, group_of)
     try:
         records.write_tables(folder, trials, history)
     except OSError as exc:
@@ -328,7 +350,7 @@ def _run_one(
     started = time.monotonic()
     spec = spec.on_cluster(joined=address is not None)
     resources = _resources(spec, gpus_per_trial)
-    plan = make_plan(spec, resources)
+    plan = make_plan(spec, resources, _fuse(spec, resources))
     interrupts.at("trials", folder)
     run: dict[str, Any] = {"address": address, "resources": vars(resources)}
     if mirror is not None:
@@ -570,7 +592,7 @@ def _resume_one(
 ) -> Path:
     started = time.monotonic()
     resources = resources or _resources(spec, None)
-    plan = make_plan(spec, resources)
+    plan = make_plan(spec, resources, _fuse(spec, resources))
     interrupts.at("trials", folder)
     run = records.run_info(folder)
     # On a cluster with a storage URI Ray uploaded its own state (ledger.repair_state).

@@ -15,10 +15,16 @@ METRIC = OBJECTIVE  # what searchers and schedulers optimise: the spec's metric,
 
 
 def _optuna(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> Any:
+    from .optuna_search import HarnessLimiter
+
+    return HarnessLimiter(_optuna_search(spec, plan, folder), max_concurrent=max_concurrent)
+
+
+def _optuna_search(spec: Spec, plan: TrialPlan, folder: Path, fused: bool = False) -> Any:
     import optuna
 
     from . import optuna_storage
-    from .optuna_search import HarnessLimiter, HarnessOptunaSearch
+    from .optuna_search import HarnessOptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" chatter
     # Optuna 5's TPE models the parameters jointly (multivariate) and lies about
@@ -26,7 +32,9 @@ def _optuna(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> A
     sampler = optuna.samplers.TPESampler(
         seed=spec.search.seed, n_startup_trials=spec.search.n_startup_trials
     )
-    searcher = HarnessOptunaSearch(
+    return HarnessOptunaSearch(
+        # Fused, the groups' searcher is handed no param_space: the space is given here.
+        space={name: dim.to_ray() for name, dim in spec.space.items()} if fused else None,
         metric=METRIC,
         mode=spec.mode,
         sampler=sampler,
@@ -35,9 +43,34 @@ def _optuna(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> A
         storage=optuna_storage.open_storage(folder),
         study_name=optuna_storage.study_name(folder),
         # Variants are a grid Ray expands around the searcher: no total to keep there.
-        total=None if spec.variants else spec.trial_count(),
+        # Fused, the groups' searcher keeps the total.
+        total=None if spec.variants or fused else spec.trial_count(),
     )
-    return HarnessLimiter(searcher, max_concurrent=max_concurrent)
+
+
+def _grouped(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> Any:
+    """A fused study's searcher (groups.py): the spec's searcher, proposing members that
+    GroupSearcher puts into groups of up to plan.fuse."""
+    from .group_search import GroupSearcher, ProposalList, expand
+    from .optuna_search import HarnessLimiter
+
+    if spec.space and spec.search.algorithm == "optuna":
+        inner = _optuna_search(spec, plan, folder, fused=True)
+    else:
+        proposals = expand(param_space(spec), spec.num_samples, spec.search.seed)
+        inner = ProposalList(proposals)
+    grouped = GroupSearcher(inner, plan, plan.fuse, spec.trial_count())
+    return HarnessLimiter(grouped, max_concurrent=max_concurrent)
+
+
+def param_space(spec: Spec) -> dict[str, Any]:
+    """The Ray param_space of the spec's search space and variants."""
+    from ray import tune
+
+    space = {name: dim.to_ray() for name, dim in spec.space.items()}
+    if spec.variants:
+        space["variant"] = tune.grid_search(list(spec.variants))
+    return space
 
 
 def _basic(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> Any:
@@ -82,10 +115,14 @@ def make_searcher(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path
     With nothing to search (no ``space``: num_samples runs of one fixed config, or
     only variants) there is nothing for Optuna to model, and Ray's OptunaSearch
     refuses an empty space; the trials are then generated as a grid."""
+    if plan.fuse > 1:
+        return _grouped(spec, max_concurrent, plan, folder)
     if not spec.space:
         return _basic(spec, max_concurrent, plan, folder)
     return SEARCHERS[spec.search.algorithm](spec, max_concurrent, plan, folder)
 
 
-def make_scheduler(spec: Spec) -> Any:
-    return SCHEDULERS[spec.scheduler.name](spec)
+def make_scheduler(spec: Spec, fifo: bool = False) -> Any:
+    """The spec's scheduler (``fifo``: FIFO whatever the spec says, for fused groups,
+    which apply ASHA inside each group)."""
+    return SCHEDULERS["fifo" if fifo else spec.scheduler.name](spec)

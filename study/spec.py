@@ -54,8 +54,14 @@ TOP_KEYS = (
     "space",
     "variants",
     "checkpoint",
+    "fuse",
     "description",
 )
+MAX_FUSE = 4096  # members per fused group (a Ray trial); README, "Bounds"
+# fuse: auto, members per group: on a CPU as measured (BENCHMARKS.md, "Fused trial
+# groups"); on a GPU HFTA's scale, where one small trial leaves the card idle.
+AUTO_FUSE_CPU = 16
+AUTO_FUSE_GPU = 64
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ class Spec:
     space: dict[str, Dimension] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     checkpoint: bool = True
+    # Trials trained together in one Ray trial (study/groups.py); 1 = one per Ray trial.
+    fuse: int | str = 1
     description: str = ""
 
     def on_cluster(self, joined: bool) -> Spec:
@@ -135,6 +143,7 @@ class Spec:
             "space": {k: d.to_dict() for k, d in self.space.items()},
             "variants": copy.deepcopy(self.variants),
             "checkpoint": self.checkpoint,
+            "fuse": self.fuse,
             "description": self.description,
         }
         return out
@@ -307,6 +316,24 @@ def _mode(raw: Any, metric: trainables.Metric) -> str:
     return mode
 
 
+def _fuse(info: trainables.TrainableInfo, raw: Any) -> int | str:
+    """``fuse``: members per fused group, a whole number >= 1 or 'auto'; above 1 only for
+    a trainable with a fused path (TrainableInfo.group)."""
+    if raw == "auto":
+        fuse: int | str = "auto"
+    elif isinstance(raw, str) or (isinstance(raw, float) and not raw.is_integer()):
+        raise SpecError(f"fuse: must be a whole number >= 1 or 'auto', got {short(raw)}")
+    else:
+        fuse = int(_number(raw, "fuse", low=1, high=MAX_FUSE))
+    if fuse != 1 and info.group is None:
+        fusable = ", ".join(name for name, i in trainables.REGISTRY.items() if i.group)
+        raise SpecError(
+            f"fuse: {info.name} has no fused path, so only fuse: 1 is allowed; "
+            f"fusable trainables: {fusable}"
+        )
+    return fuse
+
+
 def build_spec(raw: Any) -> Spec:
     """Validate plain data (a loaded YAML document) into a Spec."""
     raw = _mapping(raw, "spec")
@@ -343,6 +370,7 @@ def build_spec(raw: Any) -> Spec:
     if not isinstance(description, str):
         raise SpecError("description: must be text")
     metric = _metric(info, raw["metric"])
+    fuse = _fuse(info, raw.get("fuse", 1))
     spec = Spec(
         name=check_name(raw.get("name", info.name)),
         trainable=info.name,
@@ -361,6 +389,7 @@ def build_spec(raw: Any) -> Spec:
         space=space,
         variants=variants,
         checkpoint=checkpoint and info.checkpoints,
+        fuse=fuse,
         description=description,
     )
     if spec.trial_count() > MAX_TRIALS:

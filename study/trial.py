@@ -28,6 +28,7 @@ from typing import Any
 
 import trainables
 from experiment_folder import RUNNING, TRIAL_CONFIG
+from trainables.config import parse_config
 
 from .plan import TrialPlan, trial_config
 
@@ -134,3 +135,116 @@ def _default_epochs(info: trainables.TrainableInfo) -> int | None:
         if row["key"] == "epochs":
             return int(row["default"])
     return None
+
+
+def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
+    """Ray Tune's function trainable for a fused group (groups.py): the members listed in
+    ``config`` trained together by the trainable's fused path. Each tune.report carries
+    the results the members reported in that epoch under groups.MEMBERS, each with its
+    own objective, status and (first time) the config it ran with."""
+    import torch
+    from ray import tune
+
+    from .groups import MEMBERS, Rungs
+
+    torch.set_num_threads(max(1, int(plan.cpus)))
+    info = trainables.get(plan.trainable)
+    assert info.group is not None  # spec.py allows fuse > 1 only for such trainables
+    members = [(str(m["id"]), dict(m["params"])) for m in config[MEMBERS]]
+    fulls = [trial_config(plan, params, mid) for mid, params in members]
+    defaults = {row["key"]: row["default"] for row in trainables.config_help(plan.trainable)}
+    ran_with = {
+        mid: json.dumps({**defaults, **full}, default=str)
+        for (mid, _), full in zip(members, fulls, strict=True)
+    }
+    default_epochs = _default_epochs(info)
+    epochs = [full.get("epochs") or default_epochs for full in fulls]
+    valid, invalid = [], {}
+    for i, full in enumerate(fulls):
+        try:
+            parse_config(info.config, full, info.name)
+            valid.append(i)
+        except trainables.InvalidConfig as exc:
+            invalid[i] = str(exc)
+    checkpointer = RayCheckpointer() if plan.checkpoint and info.checkpoints else None
+    iterations = dict.fromkeys(range(len(members)), 0)
+    running = set(range(len(members)))
+    cut_at_rung: dict[int, str] = {}  # index among the valid -> why ASHA stopped it
+    rungs = Rungs(*plan.rungs, plan.mode) if plan.rungs else None
+
+    def objective(metrics: dict[str, Any]) -> float:
+        value = metrics.get(plan.metric)
+        bad = metrics.get("diverged") or not isinstance(value, (int, float)) or value != value
+        return plan.worst if bad else float(value)  # type: ignore[arg-type]
+
+    def member(i: int, metrics: dict[str, Any], status: str) -> dict[str, Any]:
+        iterations[i] += 1
+        if status != RUNNING:
+            running.discard(i)
+        out = {
+            **metrics,
+            "objective": objective(metrics),
+            "status": status,
+            "trial_seed": fulls[i].get("seed", -1),
+            "training_iteration": iterations[i],
+        }
+        text = ran_with.pop(members[i][0], None)
+        return {**out, TRIAL_CONFIG: text} if text is not None else out
+
+    def send(payload: dict[str, dict[str, Any]]) -> None:
+        values = [r["objective"] for r in payload.values()]
+        result = {
+            "objective": (max if plan.mode == "max" else min)(values),
+            "status": RUNNING if running else "completed",
+            "epoch": max(int(r.get("epoch") or 0) for r in payload.values()),
+            MEMBERS: json.dumps(payload, default=str),
+        }
+        if checkpointer is not None and checkpointer.pending is not None:
+            with tempfile.TemporaryDirectory() as folder:
+                torch.save(checkpointer.pending, os.path.join(folder, STATE_FILE))
+                checkpointer.pending = None
+                tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
+        else:
+            tune.report(result)
+
+    def prune(results: dict[int, dict[str, Any]]) -> list[int]:
+        if rungs is None:
+            return []
+        going = {
+            j: (int(m["epoch"]), objective(m))
+            for j, m in results.items()
+            if epoch_status(m, epochs[valid[j]]) == RUNNING
+        }
+        cut = rungs.cut(going)
+        cut_at_rung.update(cut)
+        return list(cut)
+
+    def report(results: dict[int, dict[str, Any]]) -> None:
+        payload = {}
+        for j, metrics in results.items():
+            i = valid[j]
+            if j in cut_at_rung:
+                metrics = {**metrics, "reason": cut_at_rung[j]}
+                status = "stopped"
+            else:
+                status = epoch_status(metrics, epochs[i])
+            payload[members[i][0]] = member(i, metrics, status)
+        if payload:
+            send(payload)
+
+    if invalid:
+        send(
+            {
+                members[i][0]: member(i, {"epoch": 0, "diverged": False, "reason": why}, "invalid")
+                | {"objective": plan.worst}
+                for i, why in invalid.items()
+            }
+        )
+    if not valid:
+        return
+    kwargs: dict[str, Any] = {}
+    if checkpointer is not None:
+        kwargs["checkpoint"] = checkpointer
+    if rungs is not None:
+        kwargs["prune"] = prune
+    info.group([fulls[i] for i in valid], report, **kwargs)

@@ -13,26 +13,17 @@ from typing import Any, NamedTuple
 
 from .errors import StudyError
 from .plan import TrialPlan
-from .searchers import METRIC, make_scheduler, make_searcher
+from .searchers import METRIC, make_scheduler, make_searcher, param_space
 from .spec import Resources, Spec
 from .storage import Uploads
-from .trial import run_trial
+from .trial import run_group, run_trial
 
 
 def _trainable(plan: TrialPlan, resources: Resources) -> Any:
     from ray import tune
 
-    fn = tune.with_parameters(run_trial, plan=plan)
+    fn = tune.with_parameters(run_group if plan.fuse > 1 else run_trial, plan=plan)
     return tune.with_resources(fn, {"cpu": resources.cpu, "gpu": float(resources.gpu)})
-
-
-def _param_space(spec: Spec) -> dict[str, Any]:
-    from ray import tune
-
-    space = {name: dim.to_ray() for name, dim in spec.space.items()}
-    if spec.variants:
-        space["variant"] = tune.grid_search(list(spec.variants))
-    return space
 
 
 def _run_config(spec: Spec, folder: Path, uploads: Uploads) -> Any:
@@ -76,15 +67,19 @@ def fit(
     from ray import tune
 
     max_concurrent = spec.max_concurrent or max(1, int(cpus // resources.cpu))
+    fused = plan.fuse > 1
     tuner = tune.Tuner(
         _trainable(plan, resources),
-        param_space=_param_space(spec),
+        # A fused study's groups come from its searcher alone (groups.GroupSearcher).
+        param_space={} if fused else param_space(spec),
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode=spec.mode,
-            num_samples=spec.num_samples,
+            # Fused: at most one group per trial; the searcher says when all are out.
+            num_samples=spec.trial_count() if fused else spec.num_samples,
             search_alg=make_searcher(spec, max_concurrent, plan, folder),
-            scheduler=make_scheduler(spec),
+            # Fused: ASHA runs inside each group (groups.Rungs); Ray sees FIFO.
+            scheduler=make_scheduler(spec) if not fused else make_scheduler(spec, fifo=True),
             # One worker process runs trial after trial: no process start-up per
             # trial, and a data set loaded once per worker (ARCHITECTURE.md, "Facts":
             # 3 s -> 0.25 s per trivial trial).

@@ -25,7 +25,7 @@ import torch
 from . import REGRESSION_KEYS
 from .common import Metrics, is_bad
 from .config import InvalidConfig, group_key, parse_config, settings
-from .fused import GroupReport
+from .fused import GroupReport, Prune
 from .model_configs import LinearWBConfig, LinearWConfig, LossLandscapeConfig, resolve_data
 from .regression import linear_wb
 
@@ -61,6 +61,7 @@ def _manual_sgd_group(
     epochs: int,
     report: GroupReport | None,
     grad_names: dict[str, str],
+    prune: Prune | None = None,
 ) -> dict[int, Metrics]:
     """regression._manual_sgd for every member at once (see that function)."""
     xs, ys = data
@@ -143,15 +144,24 @@ def _manual_sgd_group(
                 params = {n: p.detach()[index].clone().requires_grad_() for n, p in params.items()}
                 lr = lr[index]
         final.update(results)
+        leaving = set(prune(results)) if prune is not None and results else set()
         if report is not None and results:
             report(results)
+        if leaving & set(alive):
+            rows = [r for r, member in enumerate(alive) if member not in leaving]
+            alive = [alive[r] for r in rows]
+            index = torch.tensor(rows, dtype=torch.long)
+            params = {n: p.detach()[index].clone().requires_grad_() for n, p in params.items()}
+            lr = lr[index]
         if not alive:
             break
     return final
 
 
 def linear_w_group(
-    configs: Sequence[Mapping[str, Any]], report: GroupReport | None = None
+    configs: Sequence[Mapping[str, Any]],
+    report: GroupReport | None = None,
+    prune: Prune | None = None,
 ) -> dict[int, Metrics]:
     """``linear_w`` for every config at once, bitwise as each would run alone."""
     cfgs = _parse(configs, LinearWConfig, "linear_w")
@@ -165,17 +175,20 @@ def linear_w_group(
         first.epochs,
         report,
         {"w": "grad"},
+        prune,
     )
 
 
 def linear_wb_group(
-    configs: Sequence[Mapping[str, Any]], report: GroupReport | None = None
+    configs: Sequence[Mapping[str, Any]],
+    report: GroupReport | None = None,
+    prune: Prune | None = None,
 ) -> dict[int, Metrics]:
     """``linear_wb`` for every config at once, bitwise as each would run alone."""
     cfgs = _parse(configs, LinearWBConfig, "linear_wb")
     first = cfgs[0]
     if first.impl == "module":
-        return run_each(linear_wb, configs, report)
+        return run_each(linear_wb, configs, report, prune)
     data = resolve_data(first.data, first.data_seed, "random")
     return _manual_sgd_group(
         {"w": [c.w0 for c in cfgs], "b": [c.b0 for c in cfgs]},
@@ -185,6 +198,7 @@ def linear_wb_group(
         first.epochs,
         report,
         {},
+        prune,
     )
 
 
@@ -192,23 +206,35 @@ def run_each(
     fn: Callable[..., Metrics],
     configs: Sequence[Mapping[str, Any]],
     report: GroupReport | None,
+    prune: Prune | None = None,
 ) -> dict[int, Metrics]:
-    """Each member's solo run in turn, reported epoch by epoch once all have run."""
+    """Each member's solo run in turn, reported epoch by epoch once all have run; a
+    member that ``prune`` stops after an epoch reports none after it (exact: the
+    members never interact, so its later epochs are simply not used)."""
     epochs: list[list[Metrics]] = []
     final: dict[int, Metrics] = {}
     for index, config in enumerate(configs):
         seen: list[Metrics] = []
         final[index] = fn(dict(config), lambda m, seen=seen: seen.append(dict(m)))
         epochs.append(seen)
+    pruned: set[int] = set()
     for step in range(max((len(e) for e in epochs), default=0)):
-        results = {i: e[step] for i, e in enumerate(epochs) if step < len(e)}
+        results = {i: e[step] for i, e in enumerate(epochs) if step < len(e) and i not in pruned}
+        if not results:
+            break
+        for i, metrics in results.items():
+            final[i] = metrics
+        leaving = set(prune(results)) if prune is not None else set()
         if report is not None:
             report(results)
+        pruned |= leaving
     return final
 
 
 def loss_landscape_group(
-    configs: Sequence[Mapping[str, Any]], report: GroupReport | None = None
+    configs: Sequence[Mapping[str, Any]],
+    report: GroupReport | None = None,
+    prune: Prune | None = None,
 ) -> dict[int, Metrics]:
     """The brute force at every member's (w, b) at once: one float64 array operation per
     data set. Members may differ in every key."""

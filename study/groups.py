@@ -1,0 +1,228 @@
+"""Fused trial groups on Ray: up to K trials (members) trained in one Ray trial.
+
+``fuse: K`` (spec.py) makes each Ray trial a *group*: the members' configs agree on
+every key that sets a shape or the data (the trainable's ``member_keys`` may differ),
+and the trainable's fused path trains them together (trainables/fused.py). Each
+member is a trial everywhere the user looks, so this module translates at the edges:
+
+- **proposing** (group_search.py): the study's searcher proposes members one at a
+  time; they are grouped by their shared keys (:func:`shared_key`), K at most, and a
+  group is one Ray trial whose config lists its members under :data:`MEMBERS`.
+- **reporting** (:func:`member_results`): each result of a group carries, under
+  :data:`MEMBERS`, the results its members reported in that epoch, as JSON text (so
+  Ray's loggers keep it whole); a member whose status is no longer ``running`` ended
+  there. The callbacks (ledger, terminal lines) and the searcher act per member.
+- **recording** (:func:`explode`): before the tables are written, a group's Ray
+  Result becomes one Result-like object per member, which records.py turns into
+  trials.csv and history.csv rows as it does any trial's, with the ``group`` column.
+
+Ray sees one trial per group, under FIFO; ``scheduler: asha`` is applied inside each
+group (:class:`Rungs`). ARCHITECTURE.md, "Fused trial groups".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+
+import trainables
+from experiment_folder import GROUP, RUNNING
+from trainables.config import group_key, parse_config, settings
+
+from .plan import TrialPlan, trial_config
+
+log = logging.getLogger(__name__)
+
+MEMBERS = "members"  # a group's config: [{"id", "params"}]; its results: JSON text
+MAX_MEMBERS_TEXT = 50_000_000  # a results line bigger than this is not one we wrote
+
+
+def member_id(group: str, index: int) -> str:
+    """A member's trial id: its group's (Ray's trial id) and its place in the group."""
+    return f"{group}-m{index}"
+
+
+def is_group(result_or_config: Mapping[str, Any] | None) -> bool:
+    return bool(result_or_config) and MEMBERS in result_or_config  # type: ignore[operator]
+
+
+def listed_members(config: Mapping[str, Any] | None) -> list[str]:
+    """The member ids a group's config lists."""
+    items = (config or {}).get(MEMBERS)
+    if not isinstance(items, list):
+        return []
+    return [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]
+
+
+def member_results(result: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """member id -> the result it reported in this group result; {} for anything that is
+    not a group result we wrote (a damaged line, another format)."""
+    text = (result or {}).get(MEMBERS)
+    if not isinstance(text, str) or len(text) > MAX_MEMBERS_TEXT:
+        return {}
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+
+
+def ended(result: Mapping[str, Any]) -> bool:
+    """Whether a member's result is its last (it is no longer running)."""
+    return result.get("status") not in (RUNNING, None)
+
+
+def shared_key(plan: TrialPlan, params: Mapping[str, Any]) -> str:
+    """What a proposal shares with the others of its group (its shape keys), as text;
+    configs that do not parse go together (each member then reports itself invalid)."""
+    info = trainables.get(plan.trainable)
+    config = trial_config(plan, dict(params), trial_id="")
+    try:
+        parsed: Any = parse_config(info.config, config, info.name)
+    except trainables.InvalidConfig:
+        return "invalid"
+    return group_key(settings(parsed), info.member_keys or ())
+
+
+def fuse_size(fuse: int | str, cluster_gpus: float, gpu_share: float) -> int:
+    """Members per group: ``fuse`` itself, or for ``auto`` the documented rule (README,
+    "Fused trial groups"): AUTO_FUSE_GPU on a GPU, AUTO_FUSE_CPU on a CPU."""
+    from .spec import AUTO_FUSE_CPU, AUTO_FUSE_GPU
+
+    if fuse != "auto":
+        return int(fuse)
+    return AUTO_FUSE_GPU if gpu_share > 0 and cluster_gpus > 0 else AUTO_FUSE_CPU
+
+
+class Rungs:
+    """ASHA's successive halving inside one group (Ray's scheduler sees one trial per
+    group): at each rung (grace_period·η^k epochs, below max_t), of the members that
+    reached it still running, the top ⌈n/η⌉ by objective go on and the others stop
+    there; at max_t every member still running stops, as ASHA stops a trial."""
+
+    def __init__(self, grace: int, factor: float, max_t: int, mode: str) -> None:
+        self.rungs: set[int] = set()
+        rung = float(grace)
+        while rung < max_t:
+            self.rungs.add(round(rung))
+            rung *= factor
+        self.factor, self.max_t, self.mode = factor, max_t, mode
+
+    def cut(self, running: Mapping[int, tuple[int, float]]) -> dict[int, str]:
+        """The members to stop after this epoch, each with why, from those still
+        running: index -> (the epoch they just finished, its objective)."""
+        stop = {
+            i: f"stopped at max_t={self.max_t} epochs"
+            for i, (epoch, _) in running.items()
+            if epoch >= self.max_t
+        }
+        at_rung = {i: v for i, (epoch, v) in running.items() if epoch in self.rungs}
+        at_rung = {i: v for i, v in at_rung.items() if i not in stop}
+        if len(at_rung) > 1:
+            keep = math.ceil(len(at_rung) / self.factor)
+            ranked = sorted(at_rung, key=at_rung.__getitem__, reverse=self.mode == "max")
+            for i in ranked[keep:]:
+                epoch = running[i][0]
+                stop[i] = (
+                    f"stopped by ASHA after epoch {epoch}: not in the top {keep} of the "
+                    f"{len(at_rung)} in its group at this rung"
+                )
+        return stop
+
+
+def explode(
+    results: Iterable[Any], ray_statuses: Mapping[str, str], trial_folders: Mapping[str, str]
+) -> tuple[list[Any], dict[str, str], dict[str, str]]:
+    """A fused study's Ray Results as one Result-like object per member (records.py reads
+    them as any trial's), each member's Ray status (its group's), and member -> group.
+    A result whose members are not its group's (reused actors: issue 16) is dropped."""
+    folder_owner = dict(trial_folders)
+    out: list[Any] = []
+    statuses: dict[str, str] = {}
+    group_of: dict[str, str] = {}
+    for result in results:
+        group = folder_owner.get(Path(str(result.path)).name) or str(
+            (result.metrics or {}).get("trial_id") or Path(str(result.path)).name
+        )
+        config = dict(result.config or {})
+        listed = {
+            str(m.get("id")): dict(m.get("params") or {})
+            for m in config.get(MEMBERS) or []
+            if isinstance(m, dict)
+        }
+        frames = _member_frames(result.metrics_dataframe, listed, group)
+        for mid, params in listed.items():
+            frame = frames.get(mid, pd.DataFrame())
+            last = frame.iloc[-1].dropna().to_dict() if not frame.empty else {}
+            error = result.error if not ended(last) else None
+            out.append(
+                SimpleNamespace(
+                    metrics={**last, "trial_id": mid},
+                    metrics_dataframe=frame,
+                    config=params,
+                    error=error,
+                    path=result.path,
+                )
+            )
+            statuses[mid] = ray_statuses.get(group, "")
+            group_of[mid] = group
+    return out, statuses, group_of
+
+
+def _member_frames(
+    frame: pd.DataFrame | None, listed: Mapping[str, Any], group: str
+) -> dict[str, pd.DataFrame]:
+    """Each member's epochs from its group's rows (member results, with the group row's
+    time and timestamp)."""
+    if frame is None or frame.empty or MEMBERS not in frame:
+        return {}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for _, row in frame.iterrows():
+        for mid, member in member_results({MEMBERS: row[MEMBERS]}).items():
+            if mid not in listed:
+                continue
+            rows.setdefault(mid, []).append(
+                {
+                    **member,
+                    GROUP: group,
+                    "time_total_s": row.get("time_total_s"),
+                    "timestamp": row.get("timestamp"),
+                }
+            )
+    return {mid: pd.DataFrame(r) for mid, r in rows.items()}
+
+
+def add_group_column(trials: pd.DataFrame, group_of: Mapping[str, str]) -> pd.DataFrame:
+    """trials.csv's ``group`` column: the Ray trial each member trained in."""
+    if trials.empty:
+        return trials
+    out = trials.copy()
+    out.insert(1, GROUP, [group_of.get(str(t), "") for t in out["trial_id"]])
+    return out
+
+
+def member_trial(group_trial: Any, mid: str, result: dict[str, Any]) -> Any:
+    """A member as the callbacks see a Ray trial: its id, its last result, its params,
+    its group's folder."""
+    params = {}
+    for m in (group_trial.config or {}).get(MEMBERS) or []:
+        if isinstance(m, dict) and m.get("id") == mid:
+            params = dict(m.get("params") or {})
+    return SimpleNamespace(
+        trial_id=mid,
+        last_result=result,
+        config=params,
+        path=group_trial.path,
+        local_path=getattr(group_trial, "local_path", None),
+        local_experiment_path=getattr(group_trial, "local_experiment_path", None),
+        status="TERMINATED",
+    )
