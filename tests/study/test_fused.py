@@ -133,10 +133,10 @@ def test_lr_divergence_fused_agrees_with_the_exact_stability_limit(tmp_path):
 
 def test_fuse_is_checked_with_the_spec():
     base = {"trainable": "lr_range", "metric": "suggested_lr"}
-    with pytest.raises(SpecError, match="^fuse: lr_range has no fused path"):
+    with pytest.raises(SpecError, match=r"^fuse: lr_range has no fused path"):
         load_spec({**base, "fuse": 4})
     for bad in (0, -1, "many", 2.5, 10_000):
-        with pytest.raises(SpecError, match="^fuse: "):
+        with pytest.raises(SpecError, match=r"^fuse: "):
             load_spec({"trainable": "linear_w", "metric": "loss", "fuse": bad})
     assert load_spec({"trainable": "linear_w", "metric": "loss", "fuse": "auto"}).fuse == "auto"
     spec = load_spec("lr-divergence", {"fuse": 8})

@@ -149,7 +149,7 @@ def test_members_that_differ_in_a_shape_key_are_refused(tiny):
 def test_the_registry_names_the_member_keys_the_fused_modules_use():
     from trainables import fused
 
-    assert fused.MEMBER_KEYS == trainables.get("mnist_cnn").member_keys
+    assert trainables.get("mnist_cnn").member_keys == fused.MEMBER_KEYS
     assert trainables.get("loss_landscape").member_keys == ("*",)
     assert trainables.get("lr_range").group is None
 
