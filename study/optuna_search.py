@@ -220,6 +220,6 @@ class HarnessLimiter(ConcurrencyLimiter):
         # them), from the state saved with the experiment's.
         super().set_state(state)
         if _restoring_into is not None:
-            ended = set(ledger.read(_restoring_into))
+            ended = set(ledger.read(_restoring_into)) | set(ledger.read_groups(_restoring_into))
             self.live_trials = {t for t in self.live_trials if t not in ended}
             self.num_unfinished_live_trials = len(self.live_trials)

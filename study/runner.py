@@ -25,6 +25,7 @@ from trainables import InvalidConfig
 from . import (
     cluster,
     folder_lock,
+    groups,
     interrupts,
     ledger,
     optuna_storage,
@@ -102,9 +103,7 @@ def _resources(spec: Spec, gpus_per_trial: float | None) -> Resources:
 
 def _fuse(spec: Spec, resources: Resources) -> int:
     """Members per fused group (groups.fuse_size): ``auto`` resolved where the study runs."""
-    from .groups import fuse_size
-
-    size = fuse_size(spec.fuse, cluster.cluster_gpus(), float(resources.gpu))
+    size = groups.fuse_size(spec.fuse, cluster.cluster_gpus(), float(resources.gpu))
     if size > 1:
         log.info("fused: up to %d trials per Ray trial (fuse: %s)", size, spec.fuse)
     return size
@@ -123,8 +122,6 @@ def _finish(
     failures = {tid: t.failures for tid, t in ray_trials.items()}
     group_of: dict[str, str] = {}
     if spec.fuse != 1:  # one Ray trial per group: its members are the trials (groups.py)
-        from . import groups
-
         results, statuses, group_of = groups.explode(results, statuses, folders)
         folders = {}
         failures = {mid: failures.get(group, 0) for mid, group in group_of.items()}
@@ -350,7 +347,9 @@ def _run_one(
     started = time.monotonic()
     spec = spec.on_cluster(joined=address is not None)
     resources = _resources(spec, gpus_per_trial)
-    plan = make_plan(spec, resources, _fuse(spec, resources))
+    fuse = _fuse(spec, resources)
+    resources = groups.group_resources(resources, fuse, cluster.cluster_cpus())
+    plan = make_plan(spec, resources, fuse)
     interrupts.at("trials", folder)
     run: dict[str, Any] = {"address": address, "resources": vars(resources)}
     if mirror is not None:
@@ -591,7 +590,10 @@ def _resume_one(
     address: str | None = None,
 ) -> Path:
     started = time.monotonic()
-    resources = resources or _resources(spec, None)
+    if resources is None:  # as the study first ran: a fused group's own request included
+        resources = _resources(spec, None)
+        fuse = _fuse(spec, resources)
+        resources = groups.group_resources(resources, fuse, cluster.cluster_cpus())
     plan = make_plan(spec, resources, _fuse(spec, resources))
     interrupts.at("trials", folder)
     run = records.run_info(folder)

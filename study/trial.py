@@ -167,7 +167,6 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
         except trainables.InvalidConfig as exc:
             invalid[i] = str(exc)
     checkpointer = RayCheckpointer() if plan.checkpoint and info.checkpoints else None
-    iterations = dict.fromkeys(range(len(members)), 0)
     running = set(range(len(members)))
     cut_at_rung: dict[int, str] = {}  # index among the valid -> why ASHA stopped it
     rungs = Rungs(*plan.rungs, plan.mode) if plan.rungs else None
@@ -178,7 +177,6 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
         return plan.worst if bad else float(value)  # type: ignore[arg-type]
 
     def member(i: int, metrics: dict[str, Any], status: str) -> dict[str, Any]:
-        iterations[i] += 1
         if status != RUNNING:
             running.discard(i)
         out = {
@@ -186,7 +184,9 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
             "objective": objective(metrics),
             "status": status,
             "trial_seed": fulls[i].get("seed", -1),
-            "training_iteration": iterations[i],
+            # A member reports once per epoch, so its epoch counts its results, and does
+            # so again after a resume from a checkpoint (a counter here would restart).
+            "training_iteration": max(1, int(metrics.get("epoch") or 0)),
         }
         text = ran_with.pop(members[i][0], None)
         return {**out, TRIAL_CONFIG: text} if text is not None else out

@@ -105,6 +105,53 @@ def test_sigkilled_driver_resumes_without_losing_trials_or_their_results(ray_add
     _assert_none_ran_again(folder)
 
 
+def test_a_sigkilled_fused_study_resumes_without_losing_or_repeating_a_member(
+    ray_address, tmp_path
+):
+    """The SIGKILL test above, fused: groups of two MLP trials, one group at a time."""
+    spec = tmp_path / "fkill.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "fkill",
+                "trainable": "mnist_mlp",
+                "metric": "val_acc",
+                "search": {"algorithm": "grid"},
+                "fuse": 2,
+                "max_concurrent": 1,
+                "config": {"epochs": 3, "train_limit": 2048, "eval_limit": 200},
+                "space": {"lr": {"grid": [0.01, 0.02, 0.03, 0.04, 0.05, 0.06]}},
+            }
+        )
+    )
+    storage = tmp_path / "st"
+    proc = _spawn("run", str(spec), "--storage", str(storage), "--address", ray_address)
+    seen = _read_until(proc, 2, " completed ", timeout=120)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    finished = {line.split()[1] for line in seen if " completed " in line}
+    assert len(finished) >= 2
+    folder = storage / "fkill"
+    ledger = [json.loads(line) for line in (folder / "finished.jsonl").read_text().splitlines()]
+    original = {e["trial_id"]: e["result"] for e in ledger if not e.get("group_end")}
+    assert finished <= set(original)
+    (state,) = folder.glob("experiment_state-*.json")
+    state.write_bytes(b"")  # as above: the backup must carry the resume
+
+    assert resume_study(folder, report=False) == folder
+    after = pd.read_csv(folder / "trials.csv").set_index("trial_id")
+    assert len(after) == 6 and after.index.is_unique
+    assert (after["status"] == "completed").all()
+    assert sorted(after["config/lr"]) == [0.01, 0.02, 0.03, 0.04, 0.05, 0.06]
+    assert after["group"].nunique() == 3 and (after["group"].value_counts() == 2).all()
+    for tid, last in original.items():  # ended before the kill: its original result
+        assert after.loc[tid, "val_acc"] == last["val_acc"]
+    history = pd.read_csv(folder / "history.csv")
+    assert history.groupby("trial_id")["epoch"].apply(sorted).tolist() == [[1, 2, 3]] * 6
+    _assert_none_ran_again(folder)
+
+
 def _assert_none_ran_again(folder: Path) -> None:
     """Each trial ended once: none that had ended before the kill ran again (issue 21)."""
     ends = [json.loads(line)["trial_id"] for line in (folder / "finished.jsonl").open()]
