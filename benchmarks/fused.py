@@ -50,7 +50,7 @@ def presets(repeats: int) -> list[dict[str, Any]]:
     for preset, fuse in (("loss-surface", 400), ("lr-divergence", 30)):
         walls: dict[str, list[float]] = {"unfused": [], "fused": []}
         worst = 0.0
-        for r in range(repeats):
+        for _ in range(repeats):
             with tempfile.TemporaryDirectory() as tmp:
                 folders = {}
                 for how, k in (("unfused", 1), ("fused", fuse)):
@@ -122,8 +122,15 @@ def mlp16(repeats: int) -> list[dict[str, Any]]:
             for how, k in (("unfused", 1), ("fused", 16)):
                 storage = Path(tmp) / f"{how}{r}"
                 wall = _run(
-                    ["run", str(spec), "--storage", str(storage), "--set", f"fuse={k}"]
-                    + ["--no-report"]
+                    [
+                        "run",
+                        str(spec),
+                        "--storage",
+                        str(storage),
+                        "--set",
+                        f"fuse={k}",
+                        "--no-report",
+                    ]
                 )
                 trials = pd.read_csv(storage / "mlp16" / "trials.csv")
                 walls[how].append(wall)
@@ -141,8 +148,7 @@ def mlp16(repeats: int) -> list[dict[str, Any]]:
         {
             "how": "fused / unfused",
             "study wall s": rows[0]["study wall s"] / rows[1]["study wall s"],
-            "aggregate samples/s": rows[1]["aggregate samples/s"]
-            / rows[0]["aggregate samples/s"],
+            "aggregate samples/s": rows[1]["aggregate samples/s"] / rows[0]["aggregate samples/s"],
             "runs": repeats,
         }
     )
@@ -151,10 +157,10 @@ def mlp16(repeats: int) -> list[dict[str, Any]]:
 
 
 def _train_size() -> int:
+    import torch
+
     from trainables.mnist import load_data
     from trainables.model_configs import MnistConfig
-
-    import torch
 
     data, _ = load_data(MnistConfig(), torch.device("cpu"))
     return len(data.train_y)
@@ -174,7 +180,7 @@ def kernels(repeats: int, device: str, sizes: list[int]) -> list[dict[str, Any]]
     for model in ("mlp", "cnn"):
         cls = CnnConfig if model == "cnn" else MnistConfig
 
-        def build(c: Any) -> Any:
+        def build(c: Any, model: str = model) -> Any:
             return CNN(c.plan, c.bias, c.pool, c.pool_size, c.dropout) if model == "cnn" else MLP()
 
         for k in sizes:
@@ -229,7 +235,8 @@ def main() -> None:
         out["presets"] = presets(args.repeats)
     if "mlp16" in args.parts:
         out["mlp16"] = mlp16(args.repeats)
-    save(f"fused_{args.device}" if args.parts != ["kernels"] else f"fused_kernels_{args.device}", out)
+    name = "fused_kernels" if args.parts == ["kernels"] else "fused"
+    save(f"{name}_{args.device}", out)
 
 
 if __name__ == "__main__":
