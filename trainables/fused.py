@@ -281,7 +281,7 @@ class Group:
         with torch.no_grad():  # one foreach kernel per step of the rule, for all tensors
             steps = list(grads)
             if bool((decay != 0).any()):
-                steps = torch._foreach_addcmul(steps, views(decay), params)
+                steps = list(torch._foreach_addcmul(steps, views(decay), params))
             torch._foreach_mul_(buffers, views(momentum))
             torch._foreach_add_(buffers, steps)
             torch._foreach_addcmul_(params, views(lr), buffers, value=-1.0)
