@@ -15,12 +15,17 @@ Parts, each side by side in one run, medians over ``--repeats``:
   CNN at batch 64, K = 1, 4, 16 (and 64 on a GPU): aggregate samples/s. ``--device
   cuda`` runs it on a GPU.
 
-    python benchmarks/fused.py [presets] [mlp16] [kernels] [--repeats 3] [--device cpu]
+- ``warm``: ``presets`` on a Ray head started once, without the report: what fusing
+  saves once Ray's start and the report are paid anyway.
+
+    python benchmarks/fused.py [presets] [warm] [mlp16] [kernels] [--repeats 3]
+        [--device cpu]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import subprocess
 import sys
@@ -37,43 +42,75 @@ from common import save, table
 STUDY = str(Path(sys.executable).parent / "study")
 
 
-def _run(args: list[str]) -> float:
+def _run(args: list[str], env: dict[str, str] | None = None) -> float:
+    return _timed(args, env)[0]
+
+
+def _timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(the command's wall, the study's own seconds: its "N trials in S s" line, from
+    the Tuner's start to the tables, without Python's imports, Ray's start or the
+    report)."""
     start = time.perf_counter()
-    subprocess.run([STUDY, *args], check=True, capture_output=True, text=True)
-    return time.perf_counter() - start
+    done = subprocess.run([STUDY, *args], check=True, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    found = re.search(r"\d+ trials in ([\d.]+) s", done.stdout + done.stderr)
+    return wall, float(found.group(1)) if found else float("nan")
 
 
-def presets(repeats: int) -> list[dict[str, Any]]:
+def presets(repeats: int, address: str | None = None, env: dict | None = None) -> list[dict]:
+    """The whole command (a private Ray, the report) or, with ``address``, on a running
+    Ray without the report; and the study's own seconds either way."""
     from trainables import TRAINABLES
 
     rows = []
+    extra = ["--address", address, "--no-report"] if address else []
     for preset, fuse in (("loss-surface", 400), ("lr-divergence", 30)):
         walls: dict[str, list[float]] = {"unfused": [], "fused": []}
+        own: dict[str, list[float]] = {"unfused": [], "fused": []}
         worst = 0.0
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as tmp:
                 folders = {}
                 for how, k in (("unfused", 1), ("fused", fuse)):
                     storage = Path(tmp) / how
-                    walls[how].append(
-                        _run(["run", preset, "--storage", str(storage), "--set", f"fuse={k}"])
-                    )
+                    args = ["run", preset, "--storage", str(storage), "--set", f"fuse={k}"]
+                    wall, seconds = _timed(args + extra, env)
+                    walls[how].append(wall)
+                    own[how].append(seconds)
                     folders[how] = storage / preset
                 worst = max(worst, _table_difference(preset, folders, TRAINABLES))
-        unfused, fused = (statistics.median(walls[h]) for h in ("unfused", "fused"))
+        med = {h: (statistics.median(walls[h]), statistics.median(own[h])) for h in walls}
         rows.append(
             {
                 "preset": preset,
+                "where": "running Ray, no report" if address else "whole command",
                 "fuse": fuse,
-                "unfused s": unfused,
-                "fused s": fused,
-                "speed-up": unfused / fused,
+                "unfused s": med["unfused"][0],
+                "fused s": med["fused"][0],
+                "speed-up": med["unfused"][0] / med["fused"][0],
+                "study's own s, unfused": med["unfused"][1],
+                "fused": med["fused"][1],
+                "own speed-up": med["unfused"][1] / med["fused"][1],
                 "max rel diff": worst,
                 "runs": repeats,
             }
         )
         print(table(rows[-1:]), flush=True)
     return rows
+
+
+def warm_presets(repeats: int) -> list[dict[str, Any]]:
+    """presets() on a Ray head started once (as the test suite starts it)."""
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root))
+    from tests.study.conftest import ensure_token, start_head, stop_node, study_env
+
+    ensure_token()
+    address, temp_dir = start_head(num_cpus=2)
+    try:
+        return presets(repeats, address, study_env())
+    finally:
+        stop_node(temp_dir)
 
 
 def _table_difference(preset: str, folders: dict[str, Path], fns: Any) -> float:
@@ -233,6 +270,8 @@ def main() -> None:
         out["kernels"] = kernels(args.repeats, args.device, sizes)
     if "presets" in args.parts:
         out["presets"] = presets(args.repeats)
+    if "warm" in args.parts:
+        out["warm"] = warm_presets(args.repeats)
     if "mlp16" in args.parts:
         out["mlp16"] = mlp16(args.repeats)
     name = "fused_kernels" if args.parts == ["kernels"] else "fused"

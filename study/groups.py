@@ -105,14 +105,17 @@ def group_resources(resources: Any, size: int, cluster_cpus: float) -> Any:
     return Resources(min(resources.cpu * size, max(cluster_cpus, resources.cpu)), resources.gpu)
 
 
-def fuse_size(fuse: int | str, cluster_gpus: float, gpu_share: float) -> int:
+def fuse_size(fuse: int | str, trainable: str, cluster_gpus: float, gpu_share: float) -> int:
     """Members per group: ``fuse`` itself, or for ``auto`` the documented rule (README,
-    "Fused trial groups"): AUTO_FUSE_GPU on a GPU, AUTO_FUSE_CPU on a CPU."""
-    from .spec import AUTO_FUSE_CPU, AUTO_FUSE_GPU
+    "Fused trial groups"): on a GPU, AUTO_FUSE_GPU; on CPUs, the trainable's measured
+    ``auto_fuse_cpu``."""
+    from .spec import AUTO_FUSE_GPU
 
     if fuse != "auto":
         return int(fuse)
-    return AUTO_FUSE_GPU if gpu_share > 0 and cluster_gpus > 0 else AUTO_FUSE_CPU
+    if gpu_share > 0 and cluster_gpus > 0:
+        return AUTO_FUSE_GPU
+    return trainables.get(trainable).auto_fuse_cpu
 
 
 class Rungs:

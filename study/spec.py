@@ -58,9 +58,8 @@ TOP_KEYS = (
     "description",
 )
 MAX_FUSE = 4096  # members per fused group (a Ray trial); README, "Bounds"
-# fuse: auto, members per group: on a CPU as measured (BENCHMARKS.md, "Fused trial
-# groups"); on a GPU HFTA's scale, where one small trial leaves the card idle.
-AUTO_FUSE_CPU = 16
+# fuse: auto on a GPU, members per group: HFTA's scale, where one small trial leaves
+# the card idle (on CPUs each trainable says: TrainableInfo.auto_fuse_cpu).
 AUTO_FUSE_GPU = 64
 
 

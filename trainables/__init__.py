@@ -97,6 +97,8 @@ NETWORK_KEYS = (
     "seed",
 )
 REGRESSION_KEYS = ("lr", "w0", "b0", "seed")
+# A regression member costs a few floats: a whole preset fits one group.
+AUTO_FUSE_REGRESSION = 512
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class TrainableInfo:
     # members may differ ("*": every key). None: the trainable runs one config at a time.
     group: Callable[..., dict[int, Metrics]] | None = None
     member_keys: tuple[str, ...] | None = None
+    # ``fuse: auto`` on CPUs: members per group, as measured (BENCHMARKS.md section 12).
+    auto_fuse_cpu: int = 16
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", tuple(as_metric(m) for m in self.metrics))
@@ -142,6 +146,7 @@ REGISTRY: dict[str, TrainableInfo] = {
             "y = w·x by per-sample SGD (seed 5.1.2 / 5.2)",
             _Lazy(".fused_regression", "linear_w_group"),
             REGRESSION_KEYS,
+            AUTO_FUSE_REGRESSION,
         ),
         TrainableInfo(
             "linear_wb",
@@ -152,6 +157,7 @@ REGISTRY: dict[str, TrainableInfo] = {
             "y = w·x + b, manual SGD (5.2) or nn.Linear + optim.SGD (5.4)",
             _Lazy(".fused_regression", "linear_wb_group"),
             REGRESSION_KEYS,
+            AUTO_FUSE_REGRESSION,
         ),
         TrainableInfo(
             "loss_landscape",
@@ -162,6 +168,7 @@ REGISTRY: dict[str, TrainableInfo] = {
             "brute-force MSE at one (w, b), the seed's 穷举法",
             _Lazy(".fused_regression", "loss_landscape_group"),
             ("*",),
+            AUTO_FUSE_REGRESSION,
         ),
         TrainableInfo(
             "mnist_mlp",
