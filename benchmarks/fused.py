@@ -274,8 +274,7 @@ def main() -> None:
         out["warm"] = warm_presets(args.repeats)
     if "mlp16" in args.parts:
         out["mlp16"] = mlp16(args.repeats)
-    name = "fused_kernels" if args.parts == ["kernels"] else "fused"
-    save(f"{name}_{args.device}", out)
+    save(f"fused_{'_'.join(args.parts)}_{args.device}", out)
 
 
 if __name__ == "__main__":
