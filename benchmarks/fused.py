@@ -149,8 +149,13 @@ def mlp16(repeats: int) -> list[dict[str, Any]]:
     import yaml
 
     rows = []
-    walls: dict[str, list[float]] = {"unfused": [], "fused": []}
-    samples: dict[str, list[float]] = {"unfused": [], "fused": []}
+    ways = {
+        "unfused": ["fuse=1"],
+        "fused": ["fuse=16"],
+        "fused, shared order": ["fuse=16", "fuse_data=shared"],
+    }
+    walls: dict[str, list[float]] = {how: [] for how in ways}
+    samples: dict[str, list[float]] = {how: [] for how in ways}
     train_size = _train_size()
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "mlp16.yaml"
@@ -172,7 +177,7 @@ def mlp16(repeats: int) -> list[dict[str, Any]]:
                 trials = pd.read_csv(storage / "mlp16" / "trials.csv")
                 walls[how].append(wall)
                 samples[how].append(float(trials["epochs"].sum()) * train_size / wall)
-    for how in ("unfused", "fused"):
+    for how in ways:
         rows.append(
             {
                 "how": how,

@@ -40,6 +40,7 @@ class TrialPlan:
     fuse: int = 1
     rungs: tuple[int, float, int] | None = None
     mode: str = "max"
+    fuse_data: str = "own"
 
 
 def resolve_resources(
@@ -79,6 +80,7 @@ def make_plan(spec: Spec, resources: Resources, fuse: int = 1) -> TrialPlan:
         fuse=fuse,
         rungs=(s.grace_period, s.reduction_factor, s.max_t) if s.name == "asha" else None,
         mode=spec.mode,
+        fuse_data=spec.fuse_data,
     )
 
 

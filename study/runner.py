@@ -103,9 +103,7 @@ def _resources(spec: Spec, gpus_per_trial: float | None) -> Resources:
 
 def _fuse(spec: Spec, resources: Resources) -> int:
     """Members per fused group (groups.fuse_size): ``auto`` resolved where the study runs."""
-    size = groups.fuse_size(
-        spec.fuse, spec.trainable, cluster.cluster_gpus(), float(resources.gpu)
-    )
+    size = groups.fuse_size(spec.fuse, spec.trainable, cluster.cluster_gpus(), float(resources.gpu))
     if size > 1:
         log.info("fused: up to %d trials per Ray trial (fuse: %s)", size, spec.fuse)
     return size

@@ -55,6 +55,7 @@ TOP_KEYS = (
     "variants",
     "checkpoint",
     "fuse",
+    "fuse_data",
     "description",
 )
 MAX_FUSE = 4096  # members per fused group (a Ray trial); README, "Bounds"
@@ -108,6 +109,8 @@ class Spec:
     checkpoint: bool = True
     # Trials trained together in one Ray trial (study/groups.py); 1 = one per Ray trial.
     fuse: int | str = 1
+    # Fused groups' batch order: "own" (each member its seed's) or "shared" (README).
+    fuse_data: str = "own"
     description: str = ""
 
     def on_cluster(self, joined: bool) -> Spec:
@@ -143,6 +146,7 @@ class Spec:
             "variants": copy.deepcopy(self.variants),
             "checkpoint": self.checkpoint,
             "fuse": self.fuse,
+            "fuse_data": self.fuse_data,
             "description": self.description,
         }
         return out
@@ -333,6 +337,19 @@ def _fuse(info: trainables.TrainableInfo, raw: Any) -> int | str:
     return fuse
 
 
+def _fuse_data(info: trainables.TrainableInfo, raw: Any, fuse: int | str) -> str:
+    """``fuse_data``: own, or shared where the trainable's fused path offers it."""
+    value = _choice(raw, ("own", "shared"), "fuse_data")
+    if value not in info.fuse_data:
+        raise SpecError(
+            f"fuse_data: {info.name} has no shared batch order (it does not shuffle, or has "
+            f"no fused path); allowed: {', '.join(info.fuse_data)}"
+        )
+    if value == "shared" and fuse == 1:
+        raise SpecError("fuse_data: shared applies to fused groups; set fuse above 1 or auto")
+    return value
+
+
 def build_spec(raw: Any) -> Spec:
     """Validate plain data (a loaded YAML document) into a Spec."""
     raw = _mapping(raw, "spec")
@@ -370,6 +387,7 @@ def build_spec(raw: Any) -> Spec:
         raise SpecError("description: must be text")
     metric = _metric(info, raw["metric"])
     fuse = _fuse(info, raw.get("fuse", 1))
+    fuse_data = _fuse_data(info, raw.get("fuse_data", "own"), fuse)
     spec = Spec(
         name=check_name(raw.get("name", info.name)),
         trainable=info.name,
@@ -389,6 +407,7 @@ def build_spec(raw: Any) -> Spec:
         variants=variants,
         checkpoint=checkpoint and info.checkpoints,
         fuse=fuse,
+        fuse_data=fuse_data,
         description=description,
     )
     if spec.trial_count() > MAX_TRIALS:

@@ -247,4 +247,6 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
         kwargs["checkpoint"] = checkpointer
     if rungs is not None:
         kwargs["prune"] = prune
+    if plan.fuse_data == "shared":
+        kwargs["shared_order"] = True
     info.group([fulls[i] for i in valid], report, **kwargs)

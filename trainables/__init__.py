@@ -120,6 +120,9 @@ class TrainableInfo:
     member_keys: tuple[str, ...] | None = None
     # ``fuse: auto`` on CPUs: members per group, as measured (BENCHMARKS.md section 12).
     auto_fuse_cpu: int = 16
+    # The batch orders its fused path offers (``fuse_data``): "own" (each member its
+    # seed's) and, for trainables that shuffle, "shared" (``shared_order=True``).
+    fuse_data: tuple[str, ...] = ("own",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", tuple(as_metric(m) for m in self.metrics))
@@ -179,6 +182,7 @@ REGISTRY: dict[str, TrainableInfo] = {
             "the seed's 784-512-256-128-64-10 MLP on MNIST",
             _Lazy(".fused", "mnist_mlp_group"),
             NETWORK_KEYS,
+            fuse_data=("own", "shared"),
         ),
         TrainableInfo(
             "mnist_cnn",
@@ -189,6 +193,7 @@ REGISTRY: dict[str, TrainableInfo] = {
             "the classic small CNN with configurable Conv2d settings",
             _Lazy(".fused", "mnist_cnn_group"),
             NETWORK_KEYS,
+            fuse_data=("own", "shared"),
         ),
         TrainableInfo(
             "lr_range",

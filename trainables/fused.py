@@ -187,10 +187,19 @@ class _Member:
 
 
 class Group:
-    """A fused group's whole training state (what a checkpoint holds)."""
+    """A fused group's whole training state (what a checkpoint holds). With
+    ``shared_order`` every member draws its batches in one order, its first member's
+    seed's (HFTA's choice: the first layer is then one broadcast matmul over one batch),
+    so the members are no longer their solo runs (README, "Fused trial groups")."""
 
-    def __init__(self, cfgs: Sequence[MnistConfig], build: Callable[[MnistConfig], Any]) -> None:
+    def __init__(
+        self,
+        cfgs: Sequence[MnistConfig],
+        build: Callable[[MnistConfig], Any],
+        shared_order: bool = False,
+    ) -> None:
         first = cfgs[0]
+        self.shared_order = torch.Generator().manual_seed(first.seed) if shared_order else None
         self.cfg = first
         self.device = resolve_device(first.device)
         solos = []
@@ -244,6 +253,8 @@ class Group:
             ],
             "torch_rng": torch.get_rng_state(),
         }
+        if self.shared_order is not None:
+            state["shared_order"] = self.shared_order.get_state()
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -260,6 +271,8 @@ class Group:
             member.last_finite_loss = float(saved["last_finite_loss"])
             member.ended = bool(saved["ended"])
         torch.set_rng_state(state["torch_rng"])
+        if self.shared_order is not None and "shared_order" in state:
+            self.shared_order.set_state(state["shared_order"])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
 
@@ -304,7 +317,10 @@ class Group:
         n, batch = len(y), self.cfg.batch_size
         start = time.perf_counter()
         active = self.active
-        orders = torch.stack([torch.randperm(n, generator=m.shuffle) for m in active])
+        if self.shared_order is not None:  # one order for all: [1, n], used as [n]
+            orders = torch.randperm(n, generator=self.shared_order).unsqueeze(0)
+        else:
+            orders = torch.stack([torch.randperm(n, generator=m.shuffle) for m in active])
         orders = orders.to(self.device)
         dropout = self._hyper("dropout")
         use_dropout = bool((dropout > 0).any())
@@ -315,9 +331,15 @@ class Group:
         for steps, begin in enumerate(range(0, n, batch), start=1):
             if not active:
                 break
-            idx = orders[:, begin : begin + batch]
-            logits = self.stack.forward(x[idx], dropout if use_dropout else None)
-            losses = self._losses(logits, y[idx])
+            drop = dropout if use_dropout else None
+            if self.shared_order is not None:  # one [B, ...] batch for every member
+                idx = orders[0, begin : begin + batch]
+                logits = self.stack.forward(x[idx], drop, shared=True)
+                losses = self._losses(logits, y[idx].expand(len(active), -1))
+            else:
+                idx = orders[:, begin : begin + batch]
+                logits = self.stack.forward(x[idx], drop)
+                losses = self._losses(logits, y[idx])
             grads = torch.autograd.grad(losses.sum(), list(self.stack.params.values()))
             self._sgd_step(grads)
             total += losses.detach()
@@ -334,7 +356,9 @@ class Group:
                     keep = [r for r, m in enumerate(active) if m.index not in bad]
                     self.cut(bad)
                     active = self.active
-                    orders, total = orders[keep], total[keep]
+                    total = total[keep]
+                    if self.shared_order is None:
+                        orders = orders[keep]
                     dropout = dropout[keep]
         for member, mean in zip(active, (total / max(steps, 1)).tolist()):
             means[member.index] = mean
@@ -426,10 +450,11 @@ def train_group(
     report: GroupReport | None,
     checkpoint: Checkpointer | None = None,
     prune: Prune | None = None,
+    shared_order: bool = False,
 ) -> dict[int, Metrics]:
     """Train the members until each ends (its epochs, early stopping, divergence, or
     ``prune``); ``report`` after every epoch. Returns each member's last metrics."""
-    group = Group(cfgs, build)
+    group = Group(cfgs, build, shared_order)
     saved = checkpoint.restore() if checkpoint is not None else None
     if saved is not None:
         group.load_state_dict(saved)
@@ -495,10 +520,11 @@ def mnist_mlp_group(
     report: GroupReport | None = None,
     checkpoint: Checkpointer | None = None,
     prune: Prune | None = None,
+    shared_order: bool = False,
 ) -> dict[int, Metrics]:
     """``mnist_mlp`` for every config at once (see the module's docstring)."""
     cfgs = _parse(configs, MnistConfig, "mnist_mlp")
-    return train_group(cfgs, lambda c: MLP(c.dropout), report, checkpoint, prune)
+    return train_group(cfgs, lambda c: MLP(c.dropout), report, checkpoint, prune, shared_order)
 
 
 def mnist_cnn_group(
@@ -506,6 +532,7 @@ def mnist_cnn_group(
     report: GroupReport | None = None,
     checkpoint: Checkpointer | None = None,
     prune: Prune | None = None,
+    shared_order: bool = False,
 ) -> dict[int, Metrics]:
     """``mnist_cnn`` for every config at once (see the module's docstring)."""
     cfgs = _parse(configs, CnnConfig, "mnist_cnn")
@@ -514,4 +541,4 @@ def mnist_cnn_group(
         assert isinstance(c, CnnConfig)
         return CNN(c.plan, c.bias, c.pool, c.pool_size, c.dropout)
 
-    return train_group(cfgs, build, report, checkpoint, prune)
+    return train_group(cfgs, build, report, checkpoint, prune, shared_order)

@@ -12,6 +12,7 @@ import math
 
 import pandas as pd
 import pytest
+import yaml
 from journal_check import assert_matches_trials_csv
 
 from study import SpecError, run_study
@@ -64,6 +65,16 @@ def test_a_fused_study_holds_what_the_unfused_study_holds(tmp_path):
         assert epochs == list(range(1, len(epochs) + 1))
         assert row["epochs"] == len([e for e in epochs if e > 0])
     assert set(history["group"]) == set(got["group"])
+
+
+def test_a_shared_batch_order_study_runs_with_the_order_of_each_groups_first_member(tmp_path):
+    spec = {**_mlp_grid(3, "shared"), "fuse_data": "shared"}
+    spec["space"] = {"lr": {"grid": [0.01, 0.1, 0.2]}}
+    folder = run_study(spec, storage=tmp_path, report=False)
+    trials = pd.read_csv(folder / "trials.csv")
+    assert len(trials) == 3 and trials["group"].nunique() == 1
+    assert (trials["status"] == "completed").all()
+    assert yaml.safe_load((folder / "spec.yaml").read_text())["fuse_data"] == "shared"
 
 
 def test_optuna_and_asha_act_per_member(tmp_path):
@@ -141,3 +152,11 @@ def test_fuse_is_checked_with_the_spec():
     assert load_spec({"trainable": "linear_w", "metric": "loss", "fuse": "auto"}).fuse == "auto"
     spec = load_spec("lr-divergence", {"fuse": 8})
     assert spec.fuse == 8 and spec.to_dict()["fuse"] == 8
+    assert spec.fuse_data == "own"
+    with pytest.raises(SpecError, match=r"^fuse_data: linear_w has no shared batch order"):
+        load_spec("lr-divergence", {"fuse_data": "shared"})
+    with pytest.raises(SpecError, match=r"^fuse_data: unknown value 'both'; allowed: own, shared"):
+        load_spec("mlp-search", {"fuse": 4, "fuse_data": "both"})
+    with pytest.raises(SpecError, match=r"^fuse_data: shared applies to fused groups"):
+        load_spec("mlp-search", {"fuse_data": "shared"})
+    assert load_spec("mlp-search", {"fuse": 4, "fuse_data": "shared"}).fuse_data == "shared"

@@ -106,6 +106,22 @@ def test_early_stopping_and_dropout_are_per_member(tiny):
     assert len(fused[1]) == 5 and fused[1][-1]["loss"] != dropped[-1]["loss"]
 
 
+def test_a_shared_batch_order_is_the_first_members_and_the_others_are_not_solo_runs(tiny):
+    configs = [{**tiny, **m} for m in MEMBERS]
+    shared = _fused(mnist_mlp_group, configs, shared_order=True)
+    # The first member's seed orders the batches: it is its own solo run.
+    _assert_same_run(shared[0], _solo(mnist_mlp, configs[0]), RTOL)
+    # The others train on that order, not their own: their runs differ from their solo
+    # runs (and are the same on every run of the same group).
+    for i in (1, 2):
+        assert shared[i][-1]["loss"] != pytest.approx(_solo(mnist_mlp, configs[i])[-1]["loss"])
+    again = _fused(mnist_mlp_group, configs, shared_order=True)
+    for i in range(3):
+        _assert_same_run(again[i], shared[i], 0.0)
+    cnn = _fused(mnist_cnn_group, configs[:2], shared_order=True)
+    _assert_same_run(cnn[0], _solo(mnist_cnn, configs[0]), RTOL)
+
+
 def test_prune_cuts_members_after_an_epoch(tiny):
     configs = [{**tiny, "epochs": 3, **m} for m in MEMBERS]
     fused = _fused(mnist_mlp_group, configs, prune=lambda results: [1] if 1 in results else [])
