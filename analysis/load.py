@@ -28,17 +28,21 @@ from experiment_folder import (
     CONFIG_PREFIX,
     ERROR_FILE,
     FINAL,
+    GROUP,
     HISTORY_FILE,
     MAX_DOCUMENT_VALUES,
     PARAMS_FILE,
     REPEAT_KEYS,
     RESULT_FILE,
+    RUNNING,
     SPEC_FILE,
     TRIAL_CONFIG,
     TRIALS_FILE,
     decode_params,
     error_line,
     first_trial_config,
+    listed_members,
+    member_results,
     too_large,
     unescape_csv,
 )
@@ -196,9 +200,10 @@ def _read_results(path: Path, root: Path, warnings: list[str]) -> list[dict[str,
     return rows
 
 
-def _trial_from_files(
+def _trials_from_files(
     trial_dir: Path, root: Path, spec: dict[str, Any], warnings: list[str]
-) -> tuple[dict[str, Any], pd.DataFrame]:
+) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """A Ray trial folder's trial, or a fused group's members (one each)."""
     results = _read_results(trial_dir / RESULT_FILE, root, warnings)
     raw_params = read_regular(trial_dir / PARAMS_FILE, root, warnings)
     try:  # ValueError: bad JSON, bytes that are not UTF-8, too many digits
@@ -208,14 +213,46 @@ def _trial_from_files(
     if not isinstance(params, dict):
         warnings.append(f"{trial_dir.name}/{PARAMS_FILE} is unreadable; its config is not shown")
         params = {}
-    trial_id = str(results[-1].get("trial_id")) if results else trial_dir.name
+    error = read_regular(trial_dir / ERROR_FILE, root, warnings)
+    members = listed_members(params)
+    if not members:
+        trial_id = str(results[-1].get("trial_id")) if results else trial_dir.name
+        return [_trial_from_results(trial_id, results, params, error, trial_dir, spec)]
+    group = str(results[-1].get("trial_id")) if results else trial_dir.name
+    out = []
+    for mid, member_params in members.items():
+        own = [
+            {**m[mid], "time_total_s": r.get("time_total_s"), "timestamp": r.get("timestamp")}
+            for r in results
+            if mid in (m := member_results(r))
+        ]
+        ended = bool(own) and own[-1].get("status") not in (RUNNING, None)
+        row, history = _trial_from_results(
+            mid, own, member_params, None if ended else error, trial_dir, spec
+        )
+        row[GROUP] = group
+        if not history.empty:
+            history[GROUP] = group
+        if row["status"] == "stopped" and own and own[-1].get("reason"):
+            row["reason"] = str(own[-1]["reason"])  # a member cut by ASHA says why
+        out.append((row, history))
+    return out
+
+
+def _trial_from_results(
+    trial_id: str,
+    results: list[dict[str, Any]],
+    params: dict[str, Any],
+    error: bytes | None,
+    trial_dir: Path,
+    spec: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame]:
     keep = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in results]
     history = pd.DataFrame(keep).drop(columns=[TRIAL_CONFIG], errors="ignore")
     if not history.empty:
         history = history.rename(columns={"training_iteration": "iteration"})
         history["trial_id"] = trial_id
     last = results[-1] if results else {}
-    error = read_regular(trial_dir / ERROR_FILE, root, warnings)
     if error is not None:
         status, reason = "error", error_line(error.decode("utf-8", errors="replace"))
     elif last.get("status") in FINAL:
@@ -262,9 +299,9 @@ def rebuild(
     warnings.append("trials.csv/history.csv missing or unreadable: rebuilt from Ray's trial files")
     rows, histories = [], []
     for trial_dir in trial_dirs:
-        row, history = _trial_from_files(trial_dir, folder, spec, warnings)
-        rows.append(row)
-        histories.append(history)
+        for row, history in _trials_from_files(trial_dir, folder, spec, warnings):
+            rows.append(row)
+            histories.append(history)
     non_empty = [h for h in histories if not h.empty]
     history = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
     return pd.DataFrame(rows), history

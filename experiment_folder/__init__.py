@@ -52,6 +52,10 @@ TRIAL_CONFIG = "trial_config"
 # A fused study (``fuse: K``) trains up to K trials in one Ray trial, its group: the
 # history.csv and trials.csv column naming it (study/groups.py; absent when unfused).
 GROUP = "group"
+# A group's config lists its members under this key ([{"id", "params"}]); each of its
+# results carries, as JSON text, the results its members reported in that epoch.
+MEMBERS = "members"
+MAX_MEMBERS_TEXT = 50_000_000  # a results line bigger than this is not one we wrote
 NOT_METRICS = (
     "trial_id",
     "status",
@@ -128,6 +132,33 @@ def config_columns(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- values ----------------------------------------------------------------------------
+
+
+def member_results(result: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """A fused group's result: member id -> the result that member reported in it; {}
+    for anything that is not a group result the harness wrote (a damaged line)."""
+    text = (result or {}).get(MEMBERS)
+    if not isinstance(text, str) or len(text) > MAX_MEMBERS_TEXT:
+        return {}
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+
+
+def listed_members(config: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """A fused group's config: member id -> the params it was proposed with."""
+    items = (config or {}).get(MEMBERS)
+    if not isinstance(items, list):
+        return {}
+    return {
+        str(m["id"]): dict(m["params"]) if isinstance(m.get("params"), dict) else {}
+        for m in items
+        if isinstance(m, dict) and "id" in m
+    }
 
 
 def first_trial_config(values: Iterable[Any]) -> dict[str, Any] | None:

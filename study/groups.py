@@ -22,7 +22,6 @@ group (:class:`Rungs`). ARCHITECTURE.md, "Fused trial groups".
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
@@ -33,15 +32,12 @@ from typing import Any
 import pandas as pd
 
 import trainables
-from experiment_folder import GROUP, RUNNING
+from experiment_folder import GROUP, MEMBERS, RUNNING, listed_members, member_results
 from trainables.config import group_key, parse_config, settings
 
 from .plan import TrialPlan, trial_config
 
 log = logging.getLogger(__name__)
-
-MEMBERS = "members"  # a group's config: [{"id", "params"}]; its results: JSON text
-MAX_MEMBERS_TEXT = 50_000_000  # a results line bigger than this is not one we wrote
 
 
 def member_id(group: str, index: int) -> str:
@@ -51,29 +47,6 @@ def member_id(group: str, index: int) -> str:
 
 def is_group(result_or_config: Mapping[str, Any] | None) -> bool:
     return bool(result_or_config) and MEMBERS in result_or_config  # type: ignore[operator]
-
-
-def listed_members(config: Mapping[str, Any] | None) -> list[str]:
-    """The member ids a group's config lists."""
-    items = (config or {}).get(MEMBERS)
-    if not isinstance(items, list):
-        return []
-    return [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]
-
-
-def member_results(result: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """member id -> the result it reported in this group result; {} for anything that is
-    not a group result we wrote (a damaged line, another format)."""
-    text = (result or {}).get(MEMBERS)
-    if not isinstance(text, str) or len(text) > MAX_MEMBERS_TEXT:
-        return {}
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): v for k, v in data.items() if isinstance(v, dict)}
 
 
 def ended(result: Mapping[str, Any]) -> bool:
@@ -168,12 +141,7 @@ def explode(
         group = folder_owner.get(Path(str(result.path)).name) or str(
             (result.metrics or {}).get("trial_id") or Path(str(result.path)).name
         )
-        config = dict(result.config or {})
-        listed = {
-            str(m.get("id")): dict(m.get("params") or {})
-            for m in config.get(MEMBERS) or []
-            if isinstance(m, dict)
-        }
+        listed = listed_members(result.config)
         frames = _member_frames(result.metrics_dataframe, listed, group)
         for mid, params in listed.items():
             frame = frames.get(mid, pd.DataFrame())
@@ -228,10 +196,7 @@ def add_group_column(trials: pd.DataFrame, group_of: Mapping[str, str]) -> pd.Da
 def member_trial(group_trial: Any, mid: str, result: dict[str, Any]) -> Any:
     """A member as the callbacks see a Ray trial: its id, its last result, its params,
     its group's folder."""
-    params = {}
-    for m in (group_trial.config or {}).get(MEMBERS) or []:
-        if isinstance(m, dict) and m.get("id") == mid:
-            params = dict(m.get("params") or {})
+    params = listed_members(group_trial.config).get(mid, {})
     return SimpleNamespace(
         trial_id=mid,
         last_result=result,

@@ -65,6 +65,17 @@ def test_a_fused_study_holds_what_the_unfused_study_holds(tmp_path):
         assert epochs == list(range(1, len(epochs) + 1))
         assert row["epochs"] == len([e for e in epochs if e > 0])
     assert set(history["group"]) == set(got["group"])
+    # Without its tables, the report rebuilds them from Ray's files: members again.
+    import analysis
+
+    for name in ("trials.csv", "history.csv"):
+        (fused / name).unlink()
+    rebuilt = analysis.load(fused).trials.set_index("trial_id").sort_index()
+    kept = got.reset_index().set_index("trial_id").sort_index()
+    assert list(rebuilt.index) == list(kept.index)
+    assert (rebuilt["status"] == kept["status"]).all()
+    assert (rebuilt["group"] == kept["group"]).all()
+    assert rebuilt["val_acc"].to_numpy() == pytest.approx(kept["val_acc"].to_numpy(), nan_ok=True)
 
 
 def test_a_shared_batch_order_study_runs_with_the_order_of_each_groups_first_member(tmp_path):
