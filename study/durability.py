@@ -64,7 +64,8 @@ class DurableRecords(tune.Callback):
         """A fused group's members end one by one: each end is recorded as it comes."""
         for mid, member in groups.member_results(result).items():
             if groups.ended(member):
-                _record_member(trial, mid, member, "TERMINATED")
+                seconds = {"time_total_s": result.get("time_total_s")}
+                _record_member(trial, mid, {**member, **seconds}, "TERMINATED")
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if groups.is_group(trial.config):
@@ -92,9 +93,10 @@ def _close_group(trial: Any, ray_status: str) -> None:
     folder, _ = _current(trial)
     done = ledger.read(folder)
     last = groups.member_results(trial.last_result)
+    seconds = {"time_total_s": (trial.last_result or {}).get("time_total_s")}
     for mid in groups.listed_members(trial.config):
         if mid not in done:
-            _record_member(trial, mid, last.get(mid, {}), ray_status)
+            _record_member(trial, mid, {**last.get(mid, {}), **seconds}, ray_status)
     ledger.record_group(folder, trial.trial_id, ray_status)
 
 

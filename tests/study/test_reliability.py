@@ -147,6 +147,7 @@ def test_a_sigkilled_fused_study_resumes_without_losing_or_repeating_a_member(
     assert after["group"].nunique() == 3 and (after["group"].value_counts() == 2).all()
     for tid, last in original.items():  # ended before the kill: its original result
         assert after.loc[tid, "val_acc"] == last["val_acc"]
+        assert after.loc[tid, "time_s"] == pytest.approx(last["time_total_s"])
     history = pd.read_csv(folder / "history.csv")
     assert history.groupby("trial_id")["epoch"].apply(sorted).tolist() == [[1, 2, 3]] * 6
     _assert_none_ran_again(folder)
