@@ -1,6 +1,6 @@
 """Benchmark 8: the sampler settings for parallel trials, and the search against random.
 
-Five ways, side by side in one run, for each search seed, on the mlp-search and the
+Six ways, side by side in one run, for each search seed, on the mlp-search and the
 cnn-search presets:
 
 - ``shipped``: the harness as it is: Optuna 5's TPE (multivariate, constant_liar),
@@ -10,7 +10,9 @@ cnn-search presets:
 - ``random``: random search + FIFO, as many trials as fill the budget random is
   given elsewhere in BENCHMARKS.md (mlp-search 10 x 20 epochs, cnn-search 15 x 8);
 - ``before``: the harness at the commit before the search issue (a source tree
-  given with ``--before-tree``, or a git worktree of ``--before``).
+  given with ``--before-tree``, or a git worktree of ``--before``);
+- ``fused8``: ``shipped`` with ``fuse: 8`` (BENCHMARKS.md section 12): Optuna asked 8
+  proposals at a time.
 
 Every study runs two trials at a time (``max_concurrent: 2``), what a 2-core laptop
 does, so that a machine with more cores may run several studies at once
@@ -51,7 +53,7 @@ from common import RESULTS, save, table
 from feasibility import BEFORE, _epochs_to, _shares, _start_order, _worktree
 
 ROOT = Path(__file__).resolve().parent.parent
-WAYS = ("shipped", "independent", "no_liar", "random", "before")
+WAYS = ("shipped", "independent", "no_liar", "random", "before", "fused8")
 RANDOM = {"mlp-search": 10, "cnn-search": 15}  # random + FIFO trials (x 20 or x 8 epochs)
 BUDGETS = {"mlp-search": (25, 50, 100, 150, 200), "cnn-search": (20, 40, 60, 90, 120)}
 SAMPLER = {"independent": {"multivariate": False}, "no_liar": {"constant_liar": False}}
@@ -79,6 +81,8 @@ def _one(way: str, study: str, seed: int, storage: str) -> None:
     spec["name"] = f"{study}-{way}-{seed}"
     spec["search"] = {**spec.get("search", {}), "seed": seed}
     spec["max_concurrent"] = 2
+    if way == "fused8":  # the shipped search, 8 trials to a fused group (section 12)
+        spec["fuse"] = 8
     if way == "random":
         spec["search"] = {"algorithm": "random", "seed": seed}
         spec["scheduler"] = {"name": "fifo"}
@@ -107,7 +111,9 @@ def _run(way: str, study: str, seed: int, before: Path) -> dict[str, Any]:
         folder = Path(result["folder"])
         trials = pd.read_csv(folder / "trials.csv")
         history = pd.read_csv(folder / "history.csv")
-        ray_trials = sum(1 for p in folder.iterdir() if p.name.startswith("run_trial"))
+        ray_trials = sum(
+            1 for p in folder.iterdir() if p.name.startswith(("run_trial", "run_group"))
+        )
     KEPT.mkdir(parents=True, exist_ok=True)
     trials.to_csv(KEPT / f"{study}-{way}-{seed}-trials.csv", index=False)
     keep = [

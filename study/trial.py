@@ -236,7 +236,6 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
         send(
             {
                 members[i][0]: member(i, {"epoch": 0, "diverged": False, "reason": why}, "invalid")
-                | {"objective": plan.worst}
                 for i, why in invalid.items()
             }
         )
