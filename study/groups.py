@@ -23,8 +23,7 @@ group (:class:`Rungs`). ARCHITECTURE.md, "Fused trial groups".
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -91,19 +90,44 @@ def fuse_size(fuse: int | str, trainable: str, cluster_gpus: float, gpu_share: f
     return trainables.get(trainable).auto_fuse_cpu
 
 
-class Rungs:
-    """ASHA's successive halving inside one group (Ray's scheduler sees one trial per
-    group): at each rung (grace_period·η^k epochs, below max_t), of the members that
-    reached it still running, the top ⌈n/η⌉ by objective go on and the others stop
-    there; at max_t every member still running stops, as ASHA stops a trial."""
+class RungBoard:
+    """ASHA's record of the values reached at each rung, and its rule (Ray's
+    ``_Bracket.cutoff``): a value below the (1 - 1/η) percentile of the values recorded
+    at its rung stops there. One board serves a whole fused study as a Ray actor
+    (tuning.py starts it), so that every group is judged against the rung values the
+    study has recorded, not against its own members only."""
 
-    def __init__(self, grace: int, factor: float, max_t: int, mode: str) -> None:
+    def __init__(self, factor: float, mode: str) -> None:
+        self.factor, self.sign = factor, 1.0 if mode == "max" else -1.0
+        self.recorded: dict[int, list[float]] = {}
+
+    def judge(self, rung: int, values: dict[int, float]) -> tuple[list[int], int]:
+        """Record ``values`` (member -> objective) at ``rung``; the members below the
+        cutoff, and how many values the cutoff was taken over."""
+        import numpy as np
+
+        recorded = self.recorded.setdefault(rung, [])
+        recorded.extend(self.sign * v for v in values.values())
+        cutoff = float(np.nanpercentile(recorded, (1 - 1 / self.factor) * 100))
+        return [k for k, v in values.items() if self.sign * v < cutoff], len(recorded)
+
+
+Judge = Callable[[int, dict[int, float]], tuple[list[int], int]]
+
+
+class Rungs:
+    """ASHA inside fused groups (Ray's scheduler sees one trial per group): the rungs
+    (grace_period·η^k epochs, below max_t) at which a member still running is judged
+    (``judge``: a RungBoard's), and max_t, where every member still running stops, as
+    ASHA stops a trial."""
+
+    def __init__(self, grace: int, factor: float, max_t: int, judge: Judge) -> None:
         self.rungs: set[int] = set()
         rung = float(grace)
         while rung < max_t:
             self.rungs.add(round(rung))
             rung *= factor
-        self.factor, self.max_t, self.mode = factor, max_t, mode
+        self.max_t, self.judge = max_t, judge
 
     def cut(self, running: Mapping[int, tuple[int, float]]) -> dict[int, str]:
         """The members to stop after this epoch, each with why, from those still
@@ -113,16 +137,15 @@ class Rungs:
             for i, (epoch, _) in running.items()
             if epoch >= self.max_t
         }
-        at_rung = {i: v for i, (epoch, v) in running.items() if epoch in self.rungs}
-        at_rung = {i: v for i, v in at_rung.items() if i not in stop}
-        if len(at_rung) > 1:
-            keep = math.ceil(len(at_rung) / self.factor)
-            ranked = sorted(at_rung, key=at_rung.__getitem__, reverse=self.mode == "max")
-            for i in ranked[keep:]:
-                epoch = running[i][0]
+        for rung in sorted(self.rungs):
+            at = {i: v for i, (epoch, v) in running.items() if epoch == rung and i not in stop}
+            if not at:
+                continue
+            below, count = self.judge(rung, at)
+            for i in below:
                 stop[i] = (
-                    f"stopped by ASHA after epoch {epoch}: not in the top {keep} of the "
-                    f"{len(at_rung)} in its group at this rung"
+                    f"stopped by ASHA after epoch {rung}: below the cutoff of the {count} "
+                    "values recorded at this rung"
                 )
         return stop
 

@@ -41,6 +41,7 @@ class TrialPlan:
     rungs: tuple[int, float, int] | None = None
     mode: str = "max"
     fuse_data: str = "own"
+    rung_board: str | None = None  # the Ray actor's name (tuning.py), where ASHA runs fused
 
 
 def resolve_resources(

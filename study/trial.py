@@ -169,7 +169,7 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
     checkpointer = RayCheckpointer() if plan.checkpoint and info.checkpoints else None
     running = set(range(len(members)))
     cut_at_rung: dict[int, str] = {}  # index among the valid -> why ASHA stopped it
-    rungs = Rungs(*plan.rungs, plan.mode) if plan.rungs else None
+    rungs = Rungs(*plan.rungs, _judge(plan)) if plan.rungs else None
 
     def objective(metrics: dict[str, Any]) -> float:
         value = metrics.get(plan.metric)
@@ -249,3 +249,17 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
     if plan.fuse_data == "shared":
         kwargs["shared_order"] = True
     info.group([fulls[i] for i in valid], report, **kwargs)
+
+
+def _judge(plan: TrialPlan) -> Any:
+    """ASHA's judge for a fused group: the study's rung board (a Ray actor), or where
+    there is none (a group run outside a study), a board of the group's own."""
+    from .groups import RungBoard
+
+    assert plan.rungs is not None
+    if plan.rung_board is None:
+        return RungBoard(plan.rungs[1], plan.mode).judge
+    import ray
+
+    board = ray.get_actor(plan.rung_board)
+    return lambda rung, values: ray.get(board.judge.remote(rung, values))

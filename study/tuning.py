@@ -8,6 +8,8 @@ nothing about specs and writes no tables.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -68,6 +70,7 @@ def fit(
 
     max_concurrent = spec.max_concurrent or max(1, int(cpus // resources.cpu))
     fused = plan.fuse > 1
+    plan, _board = _rung_board(plan)  # held until the study ends: the actor lives as long
     tuner = tune.Tuner(
         _trainable(plan, resources),
         # A fused study's groups come from its searcher alone (groups.GroupSearcher).
@@ -88,6 +91,22 @@ def fit(
         run_config=_run_config(spec, folder, uploads or Uploads()),
     )
     return _fit(tuner, folder, uploads or Uploads())
+
+
+def _rung_board(plan: TrialPlan) -> tuple[TrialPlan, Any]:
+    """For a fused study under ASHA: the plan naming a new rung board (a Ray actor that
+    every group asks at its rungs, groups.RungBoard), and the actor's handle, which keeps
+    it alive. Otherwise the plan as it is, and None."""
+    if plan.fuse <= 1 or plan.rungs is None:
+        return plan, None
+    import ray
+
+    from .groups import RungBoard
+
+    name = f"study-harness-rungs-{uuid.uuid4().hex[:12]}"
+    actor = ray.remote(num_cpus=0)(RungBoard)
+    handle = actor.options(name=name).remote(plan.rungs[1], plan.mode)
+    return replace(plan, rung_board=name), handle
 
 
 def _fit(tuner: Any, folder: Path, uploads: Uploads) -> tuple[Any, bool]:
@@ -116,6 +135,9 @@ def fit_restored(
         path, filesystem = uploads.ray_remote.path, uploads.ray_remote.fs
     if not tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         raise StudyError(f"{folder}: Ray Tune has no experiment state to resume here")
+    # A resumed fused study's rung board starts empty: its groups are judged against
+    # the rung values recorded since the resume (README, "Fused trial groups").
+    plan, _board = _rung_board(plan)  # held until the study ends: the actor lives as long
     with restoring(folder):
         tuner = tune.Tuner.restore(
             path,

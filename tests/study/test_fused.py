@@ -8,8 +8,6 @@ states the tolerance); the regressions' exactly.
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import pytest
 import yaml
@@ -106,18 +104,42 @@ def test_optuna_and_asha_act_per_member(tmp_path):
     )
     trials = pd.read_csv(folder / "trials.csv")
     assert len(trials) == 10 and trials["trial_id"].is_unique
-    # Each group of n halves at every rung: stopped members are cut at rungs 1 and 2.
+    # Members are stopped at the rungs (epochs 1 and 2), each saying so.
     stopped = trials[trials["status"] == "stopped"]
     assert len(stopped) > 0 and set(stopped["epochs"]) <= {1, 2}
-    for _, members in trials.groupby("group"):
-        at_1 = len(members)
-        cut_at_1 = int((members["epochs"] == 1).sum())
-        if at_1 > 1:
-            assert cut_at_1 == at_1 - math.ceil(at_1 / 2)
+    assert stopped["reason"].str.startswith("stopped by ASHA after epoch").all()
     assert (trials.loc[trials["status"] == "completed", "epochs"] == 4).all()
     # One Optuna trial per member, PRUNED where it was stopped, told at its own end.
     study = assert_matches_trials_csv(folder)
     assert len(study.trials) == 10
+
+
+def test_asha_judges_a_group_against_the_rung_values_the_study_recorded(tmp_path):
+    """Two groups, one after the other. Alone, each group of two would keep its better
+    member at rung 1; judged against the first group's values too (ASHA's record of the
+    rung), both members of the second, worse group stop there."""
+    folder = run_study(
+        {
+            "name": "rungs",
+            "trainable": "linear_w",
+            "metric": "loss",
+            "search": {"algorithm": "grid"},
+            "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2, "max_t": 4},
+            "fuse": 2,
+            "max_concurrent": 1,
+            "config": {"epochs": 4},
+            # after epoch 1: losses 2.55 and 1.24, then 4.64 and 4.61
+            "space": {"lr": {"grid": [0.01, 0.02, 0.0001, 0.0002]}},
+        },
+        storage=tmp_path,
+        report=False,
+    )
+    trials = pd.read_csv(folder / "trials.csv").set_index("config/lr")
+    assert trials.loc[0.02, "status"] == "completed" and trials.loc[0.02, "epochs"] == 4
+    for lr in (0.01, 0.0001, 0.0002):
+        assert trials.loc[lr, "status"] == "stopped" and trials.loc[lr, "epochs"] == 1, lr
+    assert trials.loc[0.0002, "reason"].endswith("the 4 values recorded at this rung")
+    assert trials["group"].nunique() == 2
 
 
 def test_the_brute_force_preset_fused_gives_the_same_table(tmp_path):
