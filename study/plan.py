@@ -38,6 +38,7 @@ class TrialPlan:
     # Fused groups (groups.py): members per Ray trial, and ASHA's (grace_period,
     # reduction_factor, max_t) applied inside each group; mode ranks members at a rung.
     fuse: int = 1
+    cluster_cpus: float = 0.0  # the most CPUs a fused group asks for (groups.group_cpus)
     rungs: tuple[int, float, int] | None = None
     mode: str = "max"
     fuse_data: str = "own"
@@ -65,7 +66,9 @@ def resolve_resources(
     return Resources(spec.resources.cpu, float(gpu))
 
 
-def make_plan(spec: Spec, resources: Resources, fuse: int = 1) -> TrialPlan:
+def make_plan(
+    spec: Spec, resources: Resources, fuse: int = 1, cluster_cpus: float = 0.0
+) -> TrialPlan:
     s = spec.scheduler
     return TrialPlan(
         trainable=spec.trainable,
@@ -79,6 +82,7 @@ def make_plan(spec: Spec, resources: Resources, fuse: int = 1) -> TrialPlan:
         cpus=resources.cpu,
         checkpoint=spec.checkpoint,
         fuse=fuse,
+        cluster_cpus=cluster_cpus,
         rungs=(s.grace_period, s.reduction_factor, s.max_t) if s.name == "asha" else None,
         mode=spec.mode,
         fuse_data=spec.fuse_data,

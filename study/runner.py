@@ -347,9 +347,7 @@ def _run_one(
     started = time.monotonic()
     spec = spec.on_cluster(joined=address is not None)
     resources = _resources(spec, gpus_per_trial)
-    fuse = _fuse(spec, resources)
-    resources = groups.group_resources(resources, fuse, cluster.cluster_cpus())
-    plan = make_plan(spec, resources, fuse)
+    plan = make_plan(spec, resources, _fuse(spec, resources), cluster.cluster_cpus())
     interrupts.at("trials", folder)
     run: dict[str, Any] = {"address": address, "resources": vars(resources)}
     if mirror is not None:
@@ -590,11 +588,8 @@ def _resume_one(
     address: str | None = None,
 ) -> Path:
     started = time.monotonic()
-    if resources is None:  # as the study first ran: a fused group's own request included
-        resources = _resources(spec, None)
-        fuse = _fuse(spec, resources)
-        resources = groups.group_resources(resources, fuse, cluster.cluster_cpus())
-    plan = make_plan(spec, resources, _fuse(spec, resources))
+    resources = resources or _resources(spec, None)
+    plan = make_plan(spec, resources, _fuse(spec, resources), cluster.cluster_cpus())
     interrupts.at("trials", folder)
     run = records.run_info(folder)
     # On a cluster with a storage URI Ray uploaded its own state (ledger.repair_state).

@@ -145,9 +145,10 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
     import torch
     from ray import tune
 
-    from .groups import MEMBERS, Rungs
+    from .groups import MEMBERS, Rungs, group_cpus
 
-    torch.set_num_threads(max(1, int(plan.cpus)))
+    cpus = group_cpus(len(config[MEMBERS]), plan.cpus, plan.cluster_cpus)
+    torch.set_num_threads(max(1, int(cpus if not plan.use_gpu else plan.cpus)))
     info = trainables.get(plan.trainable)
     assert info.group is not None  # spec.py allows fuse > 1 only for such trainables
     members = [(str(m["id"]), dict(m["params"])) for m in config[MEMBERS]]

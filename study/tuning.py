@@ -8,6 +8,7 @@ nothing about specs and writes no tables.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,19 @@ def _trainable(plan: TrialPlan, resources: Resources) -> Any:
     from ray import tune
 
     fn = tune.with_parameters(run_group if plan.fuse > 1 else run_trial, plan=plan)
+    if plan.fuse > 1 and float(resources.gpu) == 0:  # a group: its members' CPUs
+        return tune.with_resources(fn, functools.partial(_group_request, plan))
     return tune.with_resources(fn, {"cpu": resources.cpu, "gpu": float(resources.gpu)})
+
+
+def _group_request(plan: TrialPlan, config: dict[str, Any]) -> Any:
+    """What a fused group's Ray trial asks for, from the members its config lists."""
+    from ray.tune import PlacementGroupFactory
+
+    from .groups import group_cpus, listed_members
+
+    cpus = group_cpus(len(listed_members(config)), plan.cpus, plan.cluster_cpus)
+    return PlacementGroupFactory([{"CPU": cpus}])
 
 
 def _run_config(spec: Spec, folder: Path, uploads: Uploads) -> Any:
