@@ -78,6 +78,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _in_groups(groups: int) -> str:
+    """How a fused study ran: its trials trained in this many Ray trials (groups)."""
+    if not groups:
+        return ""
+    return f", in {groups} fused group{'s' if groups != 1 else ''}"
+
+
 def _summary(exp: Experiment) -> Section:
     s = tables.summary(exp)
     counts = ", ".join(f"{n} {k}" for k, n in s["statuses"].items() if n) or "none"
@@ -87,9 +94,10 @@ def _summary(exp: Experiment) -> Section:
         f"{s['trials']} trials: {counts}.",
         f"Search: {search.get('algorithm')} (seed {search.get('seed')}); scheduler: "
         f"{scheduler.get('name')}; resources per trial: {s['resources']}.",
-        f"Wall time: {_fmt(s['wall_s'])} s; trial time in all: {_fmt(s['trial_time_s'])} s."
+        f"Wall time: {_fmt(s['wall_s'])} s; trial time in all: {_fmt(s['trial_time_s'])} s"
+        f"{_in_groups(s['groups'])}."
         if s["wall_s"] is not None
-        else f"Trial time in all: {_fmt(s['trial_time_s'])} s.",
+        else f"Trial time in all: {_fmt(s['trial_time_s'])} s{_in_groups(s['groups'])}.",
     ]
     findings = []
     if s["best_trial"]:

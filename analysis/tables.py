@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 import experiment_folder as fmt
-from experiment_folder import SCORED, status_counts
+from experiment_folder import GROUP, SCORED, status_counts
 
 from .fidelity import Fidelity, equal_fidelity, mean_ci
 from .load import Experiment
@@ -31,6 +31,16 @@ EFFECT_BINS = 5
 
 def _col(exp: Experiment, column: str) -> pd.Series:
     return exp.trials[column] if column in exp.trials else pd.Series(np.nan, index=exp.trials.index)
+
+
+def _trial_seconds(exp: Experiment) -> float:
+    """The Ray trials' seconds, summed. A fused study's members share their group's
+    clock (each member's time_s is the group's at its end), so a group counts once,
+    with its longest member's time, rather than once per member."""
+    seconds = pd.to_numeric(_col(exp, "time_s"), errors="coerce")
+    if GROUP not in exp.trials:
+        return float(seconds.sum())
+    return float(seconds.groupby(exp.trials[GROUP].astype(str)).max().sum())
 
 
 def metric_values(exp: Experiment) -> pd.Series:
@@ -68,7 +78,8 @@ def summary(exp: Experiment) -> dict[str, Any]:
         "best_value": None if best is None else float(metric_values(exp)[best.name]),
         "best_config": config,
         "wall_s": run.get("wall_s"),
-        "trial_time_s": float(pd.to_numeric(_col(exp, "time_s"), errors="coerce").sum()),
+        "trial_time_s": _trial_seconds(exp),
+        "groups": int(exp.trials[GROUP].nunique()) if GROUP in exp.trials else 0,
         "resources": run.get("resources") or spec.get("resources"),
         "search": spec.get("search"),
         "scheduler": spec.get("scheduler"),

@@ -63,9 +63,17 @@ def test_a_fused_study_holds_what_the_unfused_study_holds(tmp_path):
         assert epochs == list(range(1, len(epochs) + 1))
         assert row["epochs"] == len([e for e in epochs if e > 0])
     assert set(history["group"]) == set(got["group"])
-    # Without its tables, the report rebuilds them from Ray's files: members again.
+    # The report counts a group's time once, not once per member, and says it was fused.
     import analysis
+    from analysis import tables
 
+    summary = tables.summary(analysis.load(fused))
+    per_group = got.groupby("group")["time_s"].max().sum()
+    assert summary["groups"] == 2
+    assert summary["trial_time_s"] == pytest.approx(per_group)
+    assert per_group < got["time_s"].sum()
+    assert tables.summary(analysis.load(alone))["groups"] == 0
+    # Without its tables, the report rebuilds them from Ray's files: members again.
     for name in ("trials.csv", "history.csv"):
         (fused / name).unlink()
     rebuilt = analysis.load(fused).trials.set_index("trial_id").sort_index()
