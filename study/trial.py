@@ -61,6 +61,28 @@ class RayCheckpointer:
         self.pending = state
 
 
+def _report(result: dict[str, Any], checkpointer: RayCheckpointer | None) -> None:
+    """tune.report, with the state the trainable saved since the last report (if any)."""
+    import torch
+    from ray import tune
+
+    if checkpointer is None or checkpointer.pending is None:
+        tune.report(result)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        torch.save(checkpointer.pending, os.path.join(folder, STATE_FILE))
+        checkpointer.pending = None
+        tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def _objective(plan: TrialPlan, metrics: dict[str, Any]) -> float:
+    """The spec's metric as searchers see it: the spec's finite worst value where the
+    trial diverged or the metric is missing or nan."""
+    value = metrics.get(plan.metric)
+    bad = metrics.get("diverged") or not isinstance(value, (int, float)) or value != value
+    return plan.worst if bad else float(value)  # type: ignore[arg-type]
+
+
 def epoch_status(metrics: dict[str, Any], epochs: int | None) -> str:
     """The status a result reports: the trainable's own ending, or running / completed."""
     if metrics.get("diverged"):
@@ -90,23 +112,15 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
 
     def report(metrics: dict[str, Any]) -> None:
         status = epoch_status(metrics, epochs)
-        value = metrics.get(plan.metric)
-        bad = status == "diverged" or not isinstance(value, (int, float)) or value != value
         result = {
             **metrics,
-            "objective": plan.worst if bad else float(value),  # type: ignore[arg-type]
+            "objective": _objective(plan, metrics),
             "status": status,
             "trial_seed": full.get("seed", -1),
             **ran_with,
         }
         ran_with.clear()
-        if checkpointer is not None and checkpointer.pending is not None:
-            with tempfile.TemporaryDirectory() as folder:
-                torch.save(checkpointer.pending, os.path.join(folder, STATE_FILE))
-                checkpointer.pending = None
-                tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
-        else:
-            tune.report(result)
+        _report(result, checkpointer)
 
     try:
         if checkpointer is not None:
@@ -143,7 +157,6 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
     the results the members reported in that epoch under groups.MEMBERS, each with its
     own objective, status and (first time) the config it ran with."""
     import torch
-    from ray import tune
 
     from .groups import MEMBERS, Rungs, group_cpus
 
@@ -172,17 +185,12 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
     cut_at_rung: dict[int, str] = {}  # index among the valid -> why ASHA stopped it
     rungs = Rungs(*plan.rungs, _judge(plan)) if plan.rungs else None
 
-    def objective(metrics: dict[str, Any]) -> float:
-        value = metrics.get(plan.metric)
-        bad = metrics.get("diverged") or not isinstance(value, (int, float)) or value != value
-        return plan.worst if bad else float(value)  # type: ignore[arg-type]
-
     def member(i: int, metrics: dict[str, Any], status: str) -> dict[str, Any]:
         if status != RUNNING:
             running.discard(i)
         out = {
             **metrics,
-            "objective": objective(metrics),
+            "objective": _objective(plan, metrics),
             "status": status,
             "trial_seed": fulls[i].get("seed", -1),
             # A member reports once per epoch, so its epoch counts its results, and does
@@ -200,19 +208,13 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
             "epoch": max(int(r.get("epoch") or 0) for r in payload.values()),
             MEMBERS: json.dumps(payload, default=str),
         }
-        if checkpointer is not None and checkpointer.pending is not None:
-            with tempfile.TemporaryDirectory() as folder:
-                torch.save(checkpointer.pending, os.path.join(folder, STATE_FILE))
-                checkpointer.pending = None
-                tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
-        else:
-            tune.report(result)
+        _report(result, checkpointer)
 
     def prune(results: dict[int, dict[str, Any]]) -> list[int]:
         if rungs is None:
             return []
         going = {
-            j: (int(m["epoch"]), objective(m))
+            j: (int(m["epoch"]), _objective(plan, m))
             for j, m in results.items()
             if epoch_status(m, epochs[valid[j]]) == RUNNING
         }

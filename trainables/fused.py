@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from . import NETWORK_KEYS
 from .common import Checkpointer, Metrics, is_bad
 from .config import InvalidConfig, group_key, parse_config, settings
-from .mnist import CHECK_EVERY, EVAL_BATCH, _Progress, load_data, resolve_device
+from .mnist import CHECK_EVERY, EVAL_BATCH, _criterion, _Progress, load_data, resolve_device
 from .model_configs import CnnConfig, MnistConfig
 from .models import CNN, MLP
 
@@ -300,15 +300,10 @@ class Group:
             torch._foreach_addcmul_(params, views(lr), buffers, value=-1.0)
 
     def _losses(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Each member's mean training loss over its batch: ``[K]``."""
+        """Each member's loss on each of its examples: ``[K, B]`` (mnist's criterion)."""
         k, b = target.shape
-        flat = logits.reshape(k * b, -1)
-        if self.cfg.loss == "nll":
-            flat = F.log_softmax(flat, dim=1)
-            each = F.nll_loss(flat, target.reshape(-1), reduction="none")
-        else:
-            each = F.cross_entropy(flat, target.reshape(-1), reduction="none")
-        return each.view(k, b).mean(dim=1)
+        each = _criterion(self.cfg.loss, logits.reshape(k * b, -1), target.reshape(-1), "none")
+        return each.view(k, b)
 
     def train_epoch(self, epoch: int) -> tuple[dict[int, float], dict[int, str], float]:
         """One pass for every active member: (mean loss per member, divergence reason
@@ -335,11 +330,11 @@ class Group:
             if self.shared_order is not None:  # one [B, ...] batch for every member
                 idx = orders[0, begin : begin + batch]
                 logits = self.stack.forward(x[idx], drop, shared=True)
-                losses = self._losses(logits, y[idx].expand(len(active), -1))
+                losses = self._losses(logits, y[idx].expand(len(active), -1)).mean(dim=1)
             else:
                 idx = orders[:, begin : begin + batch]
                 logits = self.stack.forward(x[idx], drop)
-                losses = self._losses(logits, y[idx])
+                losses = self._losses(logits, y[idx]).mean(dim=1)
             grads = torch.autograd.grad(losses.sum(), list(self.stack.params.values()))
             self._sgd_step(grads)
             total += losses.detach()
@@ -373,19 +368,9 @@ class Group:
         for begin in range(0, len(y), EVAL_BATCH):
             logits = self.stack.forward(x[begin : begin + EVAL_BATCH], None, shared=True)
             target = y[begin : begin + EVAL_BATCH].expand(k, -1)
-            loss_sum += self._summed(logits, target).double()
+            loss_sum += self._losses(logits, target).sum(dim=1).double()
             correct += (logits.argmax(dim=2) == target).sum(dim=1)
         return (loss_sum / len(y)).tolist(), (correct.double() / len(y)).tolist()
-
-    def _summed(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        k, b = target.shape
-        flat = logits.reshape(k * b, -1)
-        if self.cfg.loss == "nll":
-            flat = F.log_softmax(flat, dim=1)
-            each = F.nll_loss(flat, target.reshape(-1), reduction="none")
-        else:
-            each = F.cross_entropy(flat, target.reshape(-1), reduction="none")
-        return each.view(k, b).sum(dim=1)
 
     def finite_members(self) -> list[bool]:
         """Whether each active member's weights are all finite."""
@@ -474,21 +459,7 @@ def train_group(
                 results[index] = {**before, "epoch": epoch, "diverged": True, "divergence": result}
                 member.ended = True
                 continue
-            if result["val_acc"] > progress.best_val_acc:
-                progress.best_val_acc, progress.best_epoch = result["val_acc"], epoch
-                progress.best_test_acc, progress.bad_epochs = result["test_acc"], 0
-            else:
-                progress.bad_epochs += 1
-            stop = 0 < member.cfg.early_stop_patience <= progress.bad_epochs
-            metrics = {
-                **result,
-                "best_epoch": progress.best_epoch,
-                "best_val_acc": progress.best_val_acc,
-                "best_test_acc": progress.best_test_acc,
-                "stopped_early": stop,
-            }
-            progress.epoch, progress.last = epoch, metrics
-            results[index] = metrics
+            results[index] = progress.advance(result, epoch, member.cfg.early_stop_patience)
         ending = {i for i, m in results.items() if m.get("stopped_early")}
         if prune is not None:
             ending |= set(prune(results))

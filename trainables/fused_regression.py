@@ -53,6 +53,15 @@ def _mses(
     return [sum(float(row[k]) for row in columns) / len(xs) for k in range(len(columns[0]))]
 
 
+def _keep_rows(
+    params: dict[str, torch.Tensor], lr: torch.Tensor, rows: list[int]
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The parameters and learning rates of the members at ``rows`` only."""
+    index = torch.tensor(rows, dtype=torch.long)
+    kept = {n: p.detach()[index].clone().requires_grad_() for n, p in params.items()}
+    return kept, lr[index]
+
+
 def _manual_sgd_group(
     init: dict[str, list[float]],
     forward: Forward,
@@ -116,9 +125,7 @@ def _manual_sgd_group(
                 alive = [alive[r] for r in rows]
                 if not alive:
                     break
-                index = torch.tensor(rows)
-                params = {n: p.detach()[index].clone().requires_grad_() for n, p in params.items()}
-                lr = lr[index]
+                params, lr = _keep_rows(params, lr, rows)
                 grads = {n: [g[r] for r in rows] for n, g in grads.items()}
         if alive:
             mses = _mses(forward, params, xs, ys)
@@ -140,9 +147,7 @@ def _manual_sgd_group(
             if bad_rows:
                 rows = [r for r in range(len(alive)) if r not in bad_rows]
                 alive = [alive[r] for r in rows]
-                index = torch.tensor(rows, dtype=torch.long)
-                params = {n: p.detach()[index].clone().requires_grad_() for n, p in params.items()}
-                lr = lr[index]
+                params, lr = _keep_rows(params, lr, rows)
         final.update(results)
         leaving = set(prune(results)) if prune is not None and results else set()
         if report is not None and results:
@@ -150,9 +155,7 @@ def _manual_sgd_group(
         if leaving & set(alive):
             rows = [r for r, member in enumerate(alive) if member not in leaving]
             alive = [alive[r] for r in rows]
-            index = torch.tensor(rows, dtype=torch.long)
-            params = {n: p.detach()[index].clone().requires_grad_() for n, p in params.items()}
-            lr = lr[index]
+            params, lr = _keep_rows(params, lr, rows)
         if not alive:
             break
     return final

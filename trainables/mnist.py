@@ -77,6 +77,24 @@ class _Progress:
     bad_epochs: int = 0
     last: Metrics = field(default_factory=dict)  # last finite metrics, for a divergence report
 
+    def advance(self, result: Metrics, epoch: int, patience: int) -> Metrics:
+        """Take an epoch's metrics: the best epoch so far, early stopping; the metrics
+        to report (with best_* and stopped_early)."""
+        if result["val_acc"] > self.best_val_acc:
+            self.best_val_acc, self.best_epoch = result["val_acc"], epoch
+            self.best_test_acc, self.bad_epochs = result["test_acc"], 0
+        else:
+            self.bad_epochs += 1
+        metrics = {
+            **result,
+            "best_epoch": self.best_epoch,
+            "best_val_acc": self.best_val_acc,
+            "best_test_acc": self.best_test_acc,
+            "stopped_early": 0 < patience <= self.bad_epochs,
+        }
+        self.epoch, self.last = epoch, metrics
+        return metrics
+
 
 class _Run:
     """One training run's state: model, optimiser, lr schedule, RNGs and data."""
@@ -257,20 +275,8 @@ def train(
             # Before any epoch finished only the running training loss is known.
             last = progress.last or {"loss": run.last_finite_loss}
             return diverged(report, epoch, last, result)
-        if result["val_acc"] > progress.best_val_acc:
-            progress.best_val_acc, progress.best_epoch = result["val_acc"], epoch
-            progress.best_test_acc, progress.bad_epochs = result["test_acc"], 0
-        else:
-            progress.bad_epochs += 1
-        stop = 0 < cfg.early_stop_patience <= progress.bad_epochs
-        metrics = {
-            **result,
-            "best_epoch": progress.best_epoch,
-            "best_val_acc": progress.best_val_acc,
-            "best_test_acc": progress.best_test_acc,
-            "stopped_early": stop,
-        }
-        progress.epoch, progress.last = epoch, metrics
+        metrics = progress.advance(result, epoch, cfg.early_stop_patience)
+        stop = metrics["stopped_early"]
         if checkpoint is not None:
             checkpoint.save(run.state_dict())
         emit(report, metrics)
