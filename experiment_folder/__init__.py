@@ -45,10 +45,13 @@ CONFIG_PREFIX = "config/"  # trials.csv: each config key as the trial ran it
 BEST_PREFIX = "best/"  # trials.csv: a metric at the epoch with the best objective
 OBJECTIVE = "objective"  # the spec's metric as searchers see it: finite, never nan
 # Every result a trial reports carries these besides its trainable's metrics.
-RESULT_KEYS = ("objective", "status", "trial_seed")
+# The trial's place in its study's order of proposals, which a searcher puts in the
+# config it proposes (study/plan.py derives the trial's seed from it; not a config key).
+# Results and trials.csv carry it; trials.csv's rows are in its order.
+TRIAL_INDEX = "trial_index"
+RESULT_KEYS = ("objective", "status", "trial_seed", TRIAL_INDEX)
 # The config a trial really ran with rides on each of its results under this key.
 TRIAL_CONFIG = "trial_config"
-# history.csv columns that are bookkeeping, not metrics of a trial.
 # A fused study (``fuse: K``) trains up to K trials in one Ray trial, its group: the
 # history.csv and trials.csv column naming it (study/groups.py; absent when unfused).
 GROUP = "group"
@@ -56,11 +59,13 @@ GROUP = "group"
 # results carries, as JSON text, the results its members reported in that epoch.
 MEMBERS = "members"
 MAX_MEMBERS_TEXT = 50_000_000  # a results line bigger than this is not one we wrote
+# history.csv columns that are bookkeeping, not metrics of a trial.
 NOT_METRICS = (
     "trial_id",
     "status",
     "reason",
     "trial_seed",
+    TRIAL_INDEX,
     "time_s",
     "divergence",
     TRIAL_CONFIG,
@@ -202,7 +207,11 @@ def decode_params(
 ) -> dict[str, Any]:
     """Sampled values (as Ray hands them) -> the config values they stand for: encoded
     choices decoded, and a ``variant`` expanded into its overrides (``variant`` kept)."""
-    out = {k: decode_choice(space[k], v) if k in space else v for k, v in sampled.items()}
+    out = {
+        k: decode_choice(space[k], v) if k in space else v
+        for k, v in sampled.items()
+        if k != TRIAL_INDEX
+    }
     variant = out.pop("variant", None)
     if variant is None:
         return out

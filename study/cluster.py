@@ -74,21 +74,25 @@ def log_level() -> int:
 
 def plugin_runtime_env() -> dict[str, Any] | None:
     """What a cluster's workers need to run the driver's own trainables: the variable
-    $STUDY_HARNESS_TRAINABLES and the modules it names, as Ray's ``py_modules`` (a
+    $STUDY_HARNESS_TRAINABLES and the modules it names, and the module of a trainable
+    named by import path (``module:function``), as Ray's ``py_modules`` (a
     package's folder, or a single ``.py`` file). The nodes need not have either; they
     still need the project and torch installed (README, "Clusters"). None without
     plugins."""
     import trainables
 
     names = trainables.plugin_modules()
-    if not names:
+    # A spec's own trainable named by import path (module:function), imported by now.
+    imported = list(trainables.IMPORTED.values())
+    if not names and not imported:
         return None
     modules = []
-    for top in dict.fromkeys(name.split(".")[0] for name in names):
-        module = sys.modules.get(top)  # trainables imported them when it was imported
+    for top in dict.fromkeys(name.split(".")[0] for name in [*names, *imported]):
+        module = sys.modules.get(top)  # imported when trainables or the spec loaded
         if module is not None and getattr(module, "__file__", None):
             modules.append(module)
-    return {"env_vars": {trainables.PLUGINS_ENV: ",".join(names)}, "py_modules": modules}
+    env = {"env_vars": {trainables.PLUGINS_ENV: ",".join(names)}} if names else {}
+    return {**env, "py_modules": modules}
 
 
 # How long a cluster address may take to accept a TCP connection. Ray's own connect

@@ -16,7 +16,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from experiment_folder import RUNNING
+from experiment_folder import RUNNING, TRIAL_INDEX
 
 from .groups import MEMBERS, ended, member_id, member_results, shared_key
 from .plan import TrialPlan
@@ -49,7 +49,7 @@ class ProposalList(Searcher):
         if self.next >= len(self.proposals):
             return Searcher.FINISHED  # type: ignore[return-value]  # Ray's sentinel
         self.next += 1
-        return dict(self.proposals[self.next - 1])
+        return {**self.proposals[self.next - 1], TRIAL_INDEX: self.next - 1}
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
@@ -120,7 +120,7 @@ class GroupSearcher(Searcher):
             self.inner_done = params == Searcher.FINISHED
             return None
         self.asked += 1
-        return dict(params)
+        return {TRIAL_INDEX: self.asked - 1, **params}  # the inner searcher's index first
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         proposals = list(self.pending)

@@ -37,7 +37,7 @@ import optuna
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from experiment_folder import RUNNING
+from experiment_folder import RUNNING, TRIAL_INDEX
 
 from . import ledger, optuna_storage
 from .plan import TrialPlan, check_proposal
@@ -108,8 +108,10 @@ class HarnessOptunaSearch(OptunaSearch):
                 return params
             config, problem = check_proposal(self.plan, params)
             if problem is None:
-                self._ot_trials[trial_id].set_user_attr("trial_id", trial_id)
-                return params
+                ot_trial = self._ot_trials[trial_id]
+                ot_trial.set_user_attr("trial_id", trial_id)
+                # Optuna's trial number: the trial's place in the study (its seed's index).
+                return {**params, TRIAL_INDEX: ot_trial.number}
             reason = problem
             self._skip(trial_id, params, config, problem)
         self.exhausted = reason

@@ -8,15 +8,20 @@ its own. The plan is small, because it travels to every worker.
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import trainables
-from experiment_folder import decode_params
+from experiment_folder import TRIAL_INDEX, decode_params
 from trainables.config import parse_config
 
 from .errors import ClusterError
 from .spec import Resources, Spec
+
+log = logging.getLogger(__name__)
 
 AUTO_GPU_SHARE = 0.25  # resources.gpu: auto -> four small trials share one card
 
@@ -31,7 +36,7 @@ class TrialPlan:
     fixed: dict[str, Any] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     space: dict[str, Any] = field(default_factory=dict)  # name -> {kind: args}, to decode
-    search_seed: int = 0
+    search_seed: int | None = 0  # None: fresh trial seeds each run (search.seed: null)
     use_gpu: bool = False
     cpus: float = 1.0
     checkpoint: bool = True
@@ -77,7 +82,7 @@ def make_plan(
         fixed=dict(spec.config),
         variants=dict(spec.variants),
         space={name: dim.to_dict() for name, dim in spec.space.items()},
-        search_seed=spec.search.seed or 0,
+        search_seed=spec.search.seed,
         use_gpu=float(resources.gpu) > 0,
         cpus=resources.cpu,
         checkpoint=spec.checkpoint,
@@ -89,29 +94,51 @@ def make_plan(
     )
 
 
-def trial_seed(search_seed: int, trial_id: str) -> int:
-    """A per-trial seed from the search seed and Ray's trial id (recorded in trials.csv).
+# Ray's BasicVariantGenerator (grid and random studies) names its trials with a random
+# prefix and a counter of the trials it made: uuid_prefix + "%05d" % counter
+# (ray/tune/search/basic_variant.py, Ray 2.60; tests/study/test_seeds.py checks it).
+_RAY_COUNTER = re.compile(r"^[0-9a-f]+_(\d{5,})$")
+_SAID_NO_INDEX: list[bool] = []
 
-    Ray's ids are random per run (searchers draw uuids), so a rerun of one trial
-    takes its recorded seed: ``--set seed=N``.
-    """
-    digest = hashlib.sha256(f"{search_seed}:{trial_id}".encode()).digest()
+
+def trial_index(trial_id: str, sampled: Mapping[str, Any]) -> int | None:
+    """The trial's place in the study's order of proposals: the index its searcher put
+    in its config (Optuna's trial number; a fused member's place), else the counter that
+    ends a grid or random trial's Ray id; None where neither is known."""
+    index = sampled.get(TRIAL_INDEX)
+    if isinstance(index, int) and not isinstance(index, bool):
+        return index
+    match = _RAY_COUNTER.match(trial_id)
+    return int(match.group(1)) if match else None
+
+
+def trial_seed(search_seed: int | None, index: int | None, trial_id: str = "") -> int:
+    """A per-trial seed (recorded in trials.csv): from the search seed and the trial's
+    index, so the same spec and search.seed give every trial the same seed each run
+    (README, "Reproducible studies"). With search.seed null, or where the index is
+    unknown, from Ray's trial id, which is random per run."""
+    if search_seed is not None and index is None and trial_id and not _SAID_NO_INDEX:
+        _SAID_NO_INDEX.append(True)
+        log.warning("trial %s has no index: its seed comes from its random Ray id", trial_id)
+    key = f"{search_seed}:{index}" if search_seed is not None and index is not None else trial_id
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:4], "big") % 2**31
 
 
 def trial_config(plan: TrialPlan, sampled: dict[str, Any], trial_id: str) -> dict[str, Any]:
     """The trainable's config: fixed, then the variant's overrides, then the sampled values.
 
-    A trainable that takes a ``seed`` gets a per-trial one (search seed and trial id)
+    A trainable that takes a ``seed`` gets a per-trial one (search seed and trial index)
     unless the spec fixes or searches it, so repeated configs are real repeats.
     A trainable with a ``device`` key runs where Ray placed it: cuda with a GPU share.
     """
+    index = trial_index(trial_id, sampled)
     decoded = decode_params(plan.space, plan.variants, sampled)
     decoded.pop("variant", None)  # its overrides are in; the name is not a config key
     config = {**plan.fixed, **decoded}
     keys = trainables.get(plan.trainable).config_keys()
     if "seed" in keys and "seed" not in config:
-        config["seed"] = trial_seed(plan.search_seed, trial_id)
+        config["seed"] = trial_seed(plan.search_seed, index, trial_id)
     if "device" in keys and config.get("device", "auto") == "auto":
         config["device"] = "cuda" if plan.use_gpu else "cpu"
     return config

@@ -43,6 +43,7 @@ from experiment_folder import (
     RESULT_FILE,
     SPEC_FILE,
     TRIAL_CONFIG,
+    TRIAL_INDEX,
     TRIALS_FILE,
     best_trial,
     csv_bytes,
@@ -166,6 +167,17 @@ def _gets_best(column: str, facts: dict[str, trainables.Metric]) -> bool:
     return column not in RAY_BOOKKEEPING
 
 
+def _last_index(last: dict[str, Any], history: pd.DataFrame) -> int:
+    """The trial index its results carried (trial.py), -1 where none did."""
+    value = last.get(TRIAL_INDEX)
+    if value is None and TRIAL_INDEX in history and history[TRIAL_INDEX].notna().any():
+        value = history[TRIAL_INDEX].dropna().iloc[-1]
+    try:
+        return int(value) if value is not None and value == value else -1
+    except (TypeError, ValueError):
+        return -1
+
+
 def trial_row(
     result: Any,
     spec: Spec,
@@ -208,7 +220,8 @@ def trial_row(
     row["time_s"] = float(last.get("time_total_s", math.nan))  # the trial's, not an epoch's
     row["device"] = config.get("device", "cpu")
     row["search_seed"] = spec.search.seed
-    row["trial_seed"] = config.get("seed")
+    row["trial_seed"] = config.get("seed", -1)  # -1: the trainable takes no seed
+    row[TRIAL_INDEX] = _last_index(last, history)
     row["trial_dir"] = str(result.path)
     error_file = Path(result.path) / ERROR_FILE  # Ray Tune's traceback of each failure
     row["error_file"] = str(error_file) if error_file.is_file() else ""
@@ -245,7 +258,8 @@ def invalid_row(entry: dict[str, Any], spec: Spec) -> dict[str, Any]:
             "time_s": 0.0,
             "device": config.get("device", "cpu"),
             "search_seed": spec.search.seed,
-            "trial_seed": config.get("seed"),
+            "trial_seed": config.get("seed", -1),
+            TRIAL_INDEX: entry.get("number", -1),  # its Optuna trial number
             "timestamp": entry.get("timestamp"),
             "trial_dir": "",
             "error_file": "",
@@ -298,7 +312,13 @@ def build_tables(
             histories.append(history)
     trials = pd.DataFrame(rows)
     if not trials.empty:
-        trials = trials.sort_values("trial_id", kind="stable").reset_index(drop=True)
+        # In the order the searcher proposed them, which a rerun of the spec repeats
+        # (README, "Reproducible studies"); by id where the index is unknown.
+        trials = trials.sort_values("trial_id", kind="stable")
+        if TRIAL_INDEX in trials:
+            trials[TRIAL_INDEX] = trials[TRIAL_INDEX].fillna(-1).astype(int)
+            trials = trials.sort_values(TRIAL_INDEX, kind="stable")
+        trials = trials.reset_index(drop=True)
     non_empty = [h for h in histories if not h.empty]
     history = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
     return trials, history

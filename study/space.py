@@ -149,7 +149,7 @@ def parse_space(
     space: dict[str, Dimension] = {}
     for name, dist in raw.items():
         key = str(name)
-        if key not in info.config_keys():
+        if not info.open_config and key not in info.config_keys():
             raise SpecError(
                 f"space.{key}: {info.name} has no config key {short(key)}; "
                 f"allowed keys: {', '.join(info.config_keys())}"

@@ -292,8 +292,24 @@ def _trainable_config(info: trainables.TrainableInfo, raw: Any, where: str) -> d
     return config
 
 
+_SAID_UNDECLARED: set[str] = set()  # trainables whose undeclared parts were told once
+
+
 def _metric(info: trainables.TrainableInfo, metric: Any) -> trainables.Metric:
     facts = info.metric_facts()
+    if info.open_config and isinstance(metric, str) and metric not in facts:
+        # A plain Ray Tune function declares nothing: take the spec's word, and say once
+        # what the harness cannot check.
+        if info.name not in _SAID_UNDECLARED:
+            _SAID_UNDECLARED.add(info.name)
+            log.warning(
+                "%s is a plain Ray Tune function: its config keys and the direction of "
+                "%s are not declared, so the spec's keys go to it unchecked and mode "
+                "decides the direction (README, 'Your own trainables')",
+                info.name,
+                metric,
+            )
+        return trainables.Metric(metric)
     allowed = tuple(name for name, m in facts.items() if m.objective)
     if metric not in allowed:
         raise SpecError(
@@ -389,7 +405,8 @@ def build_spec(raw: Any) -> Spec:
     fuse = _fuse(info, raw.get("fuse", 1))
     fuse_data = _fuse_data(info, raw.get("fuse_data", "own"), fuse)
     spec = Spec(
-        name=check_name(raw.get("name", info.name)),
+        # An import path's default name is its function's (module:fn -> fn).
+        name=check_name(raw.get("name", info.name.rpartition(":")[2])),
         trainable=info.name,
         metric=metric.name,
         mode=_mode(raw.get("mode"), metric),

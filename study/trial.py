@@ -22,15 +22,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import trainables
-from experiment_folder import RUNNING, TRIAL_CONFIG
+from experiment_folder import RUNNING, TRIAL_CONFIG, TRIAL_INDEX
 from trainables.config import parse_config
+from trainables.own import INFO
 
-from .plan import TrialPlan, trial_config
+from .plan import TrialPlan, trial_config, trial_index
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +56,19 @@ class RayCheckpointer:
         with checkpoint.as_directory() as folder:
             # weights_only: tensors and plain data, never arbitrary pickled objects.
             state: dict[str, Any] = torch.load(Path(folder) / STATE_FILE, weights_only=True)
-        log.info("trial restored from its checkpoint after epoch %s", state["progress"]["epoch"])
+        progress = state.get("progress") if isinstance(state, dict) else None
+        epoch = progress.get("epoch", "?") if isinstance(progress, dict) else "?"
+        log.info("trial restored from its checkpoint (after epoch %s)", epoch)
         return state
 
     def save(self, state: dict[str, Any]) -> None:
         self.pending = state
 
 
-def _report(result: dict[str, Any], checkpointer: RayCheckpointer | None) -> None:
-    """tune.report, with the state the trainable saved since the last report (if any)."""
-    import torch
-    from ray import tune
-
-    if checkpointer is None or checkpointer.pending is None:
-        tune.report(result)
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        torch.save(checkpointer.pending, os.path.join(folder, STATE_FILE))
-        checkpointer.pending = None
-        tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
+def _index(trial_id: str, sampled: dict[str, Any]) -> int:
+    """The trial's index in its study (plan.trial_index), -1 where unknown."""
+    index = trial_index(trial_id, sampled)
+    return -1 if index is None else index
 
 
 def _objective(plan: TrialPlan, metrics: dict[str, Any]) -> float:
@@ -109,26 +105,30 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     # Defaults included: trials.csv's config/ columns list every key as the trial ran it.
     defaults = {row["key"]: row["default"] for row in trainables.config_help(plan.trainable)}
     ran_with = {TRIAL_CONFIG: json.dumps({**defaults, **full}, default=str)}
+    seed = {"trial_seed": full.get("seed", -1), TRIAL_INDEX: _index(trial_id, config)}
+    # A function the harness did not write may end before its config's epochs, or have
+    # none: its results go one behind, so that the last can say "completed" (_Outbox).
+    own = info.kind == "ray" or getattr(info.fn, INFO, None) is not None
+    outbox = _Outbox(checkpointer, hold=own or epochs is None)
 
-    def report(metrics: dict[str, Any]) -> None:
-        status = epoch_status(metrics, epochs)
-        result = {
-            **metrics,
-            "objective": _objective(plan, metrics),
-            "status": status,
-            "trial_seed": full.get("seed", -1),
-            **ran_with,
-        }
+    def report(metrics: dict[str, Any], ray_checkpoint: Any = None) -> None:
+        status = epoch_status(metrics, None if outbox.hold else epochs)
+        if outbox.hold and status == "completed":
+            status = RUNNING  # until the function returns
+        result = {**metrics, "objective": _objective(plan, metrics), "status": status, **seed}
+        outbox.put({**result, **ran_with}, ray_checkpoint)
         ran_with.clear()
-        _report(result, checkpointer)
 
     try:
-        if checkpointer is not None:
+        if info.kind == "ray":
+            _run_ray_function(info, full, plan, report, outbox)
+        elif checkpointer is not None:
             info.fn(full, report, checkpoint=checkpointer)
         else:
             info.fn(full, report)
     except trainables.InvalidConfig as exc:
         # Costs no training; the searcher is told the trial failed (see searchers.py).
+        outbox.flush()
         tune.report(
             {
                 "objective": plan.worst,
@@ -136,11 +136,124 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
                 "reason": str(exc),
                 "epoch": 0,
                 "diverged": False,
-                "trial_seed": full.get("seed", -1),
+                **seed,
                 **ran_with,
             }
         )
         return
+    outbox.flush(last="completed")
+
+
+class _Outbox:
+    """Where a trial's results go to Ray: at once, or (``hold``) one behind, so that the
+    last result of a function that returned says "completed" rather than "running".
+    A held result keeps the state saved with it (the trainable's, or the checkpoint a
+    plain Ray function passed, copied, since its folder is the function's to delete)."""
+
+    def __init__(self, checkpointer: RayCheckpointer | None, hold: bool) -> None:
+        self.checkpointer = checkpointer
+        self.hold = hold
+        self.held: tuple[dict[str, Any], Any, str | None] | None = None
+        self.send: Any = None  # a plain Ray function's trial session report (or tune.report)
+
+    def put(self, result: dict[str, Any], ray_checkpoint: Any = None) -> None:
+        if not self.hold:
+            self._send(result, self._state(), ray_checkpoint)
+            return
+        self.flush()
+        copied = None
+        if ray_checkpoint is not None:
+            copied = tempfile.mkdtemp(prefix="held-checkpoint-")
+            ray_checkpoint.to_directory(copied)
+        self.held = (result, self._state(), copied)
+        if result.get("status") != RUNNING:  # diverged, early stopped: nothing follows
+            self.flush()
+
+    def _state(self) -> dict[str, Any] | None:
+        if self.checkpointer is None:
+            return None
+        state, self.checkpointer.pending = self.checkpointer.pending, None
+        return state
+
+    def flush(self, last: str | None = None) -> None:
+        if self.held is None:
+            return
+        result, state, copied = self.held
+        self.held = None
+        if last is not None and result.get("status") == RUNNING:
+            result = {**result, "status": last}
+        try:
+            checkpoint = None
+            if copied is not None:
+                from ray import tune
+
+                checkpoint = tune.Checkpoint.from_directory(copied)
+            self._send(result, state, checkpoint)
+        finally:
+            if copied is not None:
+                shutil.rmtree(copied, ignore_errors=True)
+
+    def _send(self, result: dict[str, Any], state: Any, ray_checkpoint: Any) -> None:
+        from ray import tune
+
+        send = self.send or tune.report
+        if state is None:
+            send(result, checkpoint=ray_checkpoint)
+            return
+        import torch
+
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(state, os.path.join(folder, STATE_FILE))
+            send(result, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+EPOCH_FILE = ".study_harness_epoch"  # in a plain Ray function's checkpoint: its epoch count
+
+
+def _run_ray_function(
+    info: trainables.TrainableInfo,
+    full: dict[str, Any],
+    plan: TrialPlan,
+    report: Any,
+    outbox: _Outbox,
+) -> None:
+    """A plain Ray Tune function, unchanged (trainables/ray_form.py): each ray.tune.report
+    it makes passes the harness's rules (trainables.own.Watched: epoch counted, divergence
+    decided on loss and the spec's metric) and goes on, with its checkpoint, through the
+    trial's own session. The epoch count rides in the checkpoint, so a resumed trial
+    counts on."""
+    from trainables.own import StopTraining, Watched
+    from trainables.ray_form import captured, loaded_checkpoint
+
+    start = 0
+    restored = loaded_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as folder:
+            marker = Path(folder) / EPOCH_FILE
+            if marker.is_file():
+                start = int(marker.read_text().strip() or 0)
+    pending: list[Any] = [None]  # the checkpoint of the report Watched is passing on
+
+    def forward(metrics: dict[str, Any]) -> None:
+        checkpoint, pending[0] = pending[0], None
+        report(metrics, checkpoint)
+
+    watched = Watched(forward, watch=(plan.metric,), start=start)
+
+    def on_report(metrics: dict[str, Any], checkpoint: Any) -> None:
+        if checkpoint is not None:
+            with checkpoint.as_directory() as folder:  # the function's own folder
+                Path(folder, EPOCH_FILE).write_text(str(watched.next_epoch(metrics)))
+        pending[0] = checkpoint
+        watched(metrics)
+
+    with captured(on_report) as original:
+        outbox.send = original
+        try:
+            assert info.raw is not None
+            info.raw(full)
+        except StopTraining:
+            pass
 
 
 def _default_epochs(info: trainables.TrainableInfo) -> int | None:
@@ -181,6 +294,7 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
         except trainables.InvalidConfig as exc:
             invalid[i] = str(exc)
     checkpointer = RayCheckpointer() if plan.checkpoint and info.checkpoints else None
+    outbox = _Outbox(checkpointer, hold=False)
     running = set(range(len(members)))
     cut_at_rung: dict[int, str] = {}  # index among the valid -> why ASHA stopped it
     rungs = Rungs(*plan.rungs, _judge(plan)) if plan.rungs else None
@@ -193,6 +307,7 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
             "objective": _objective(plan, metrics),
             "status": status,
             "trial_seed": fulls[i].get("seed", -1),
+            TRIAL_INDEX: _index(*members[i]),
             # A member reports once per epoch, so its epoch counts its results, and does
             # so again after a resume from a checkpoint (a counter here would restart).
             "training_iteration": max(1, int(metrics.get("epoch") or 0)),
@@ -208,7 +323,7 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
             "epoch": max(int(r.get("epoch") or 0) for r in payload.values()),
             MEMBERS: json.dumps(payload, default=str),
         }
-        _report(result, checkpointer)
+        outbox.put(result)
 
     def prune(results: dict[int, dict[str, Any]]) -> list[int]:
         if rungs is None:

@@ -1,5 +1,10 @@
 """The seed's models as plain training functions: no Ray, runnable and testable alone.
 
+Your own model joins them in one of three forms (README, "Your own trainables"): a
+function decorated with :func:`trainable` (own.py), a plain Ray Tune function
+(ray_form.py), or a TrainableInfo registered with :func:`register`. A spec names the
+first two by import path, ``module:function`` (:func:`get` imports them).
+
 ``TRAINABLES`` maps a name to ``fn(config: dict, report: Callable[[dict], None] | None = None)
 -> dict``. Each function validates its config first (raising :class:`InvalidConfig`,
 a ValueError, that names the key, the value and what is allowed), calls ``report``
@@ -15,11 +20,12 @@ import importlib.util
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .common import OVERFLOW_LOSS, Checkpointer, MemoryCheckpointer, Metrics, Report
 from .config import (
+    OPEN,
     DataUnavailable,
     InvalidConfig,
     describe,
@@ -63,6 +69,7 @@ __all__ = [
     "parse_assignments",
     "register",
     "stable_lrs",
+    "trainable",
 ]
 
 Trainable = Callable[..., Metrics]
@@ -123,6 +130,11 @@ class TrainableInfo:
     # The batch orders its fused path offers (``fuse_data``): "own" (each member its
     # seed's) and, for trainables that shuffle, "shared" (``shared_order=True``).
     fuse_data: tuple[str, ...] = ("own",)
+    # "harness": fn follows this module's contract. "ray": a plain Ray Tune function
+    # (``raw(config)`` calling ray.tune.report), whose config keys and metrics nobody
+    # declared (config OPEN): a spec may name any key and metric (ray_form.py).
+    kind: str = "harness"
+    raw: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", tuple(as_metric(m) for m in self.metrics))
@@ -133,8 +145,13 @@ class TrainableInfo:
         return {m.name: m for m in (*BASE_METRICS, *own)}
 
     def config_keys(self) -> list[str]:
-        """The config keys this trainable accepts."""
+        """The config keys this trainable accepts (none declared: ``open_config``)."""
         return [row["key"] for row in describe(self.config)]
+
+    @property
+    def open_config(self) -> bool:
+        """Whether any key goes (its config is undeclared: a plain Ray Tune function)."""
+        return self.config is OPEN
 
 
 REGISTRY: dict[str, TrainableInfo] = {
@@ -217,6 +234,73 @@ def register(info: TrainableInfo) -> None:
     TRAINABLES[info.name] = info.fn
 
 
+# Import paths resolved in this process: path -> (module name, top-level module), which
+# study ships to a cluster's nodes as it ships plugins (study.cluster.plugin_runtime_env).
+IMPORTED: dict[str, str] = {}
+
+
+def register_own(info: TrainableInfo, fn: Callable[..., Any]) -> None:
+    """Register a decorated function under its own name too, unless that name belongs to
+    another function (a built-in, another module's): re-running a module (a notebook
+    cell) replaces its own entry. Its import path always works (:func:`get`)."""
+    held = REGISTRY.get(info.name)
+    if held is not None:
+        old = getattr(held.fn, "__wrapped__", None)
+        same = old is not None and (old.__module__, old.__qualname__) == (
+            fn.__module__,
+            fn.__qualname__,
+        )
+        if not same:
+            return
+    REGISTRY[info.name] = info
+    TRAINABLES[info.name] = info.fn
+
+
+def _import(module: str) -> Any:
+    """Import ``module`` as ``python -m`` would find it: on sys.path, then in the current
+    folder (a console script's sys.path lacks it)."""
+    if importlib.util.find_spec(module.split(".")[0]) is None and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    return importlib.import_module(module)
+
+
+def _by_path(path: str) -> TrainableInfo:
+    """The trainable at import path ``module:function``: a decorated function's own
+    info, or a plain Ray Tune function ``fn(config)`` taken as it is."""
+    from .own import INFO, ray_function
+
+    module, _, attr = path.partition(":")
+    if not module or not attr or not all(p.isidentifier() for p in (*module.split("."), attr)):
+        raise InvalidConfig(
+            f"trainable {short(path)}: an import path is module:function, "
+            "e.g. my_model:train (module and function Python names)"
+        )
+    try:
+        found = _import(module)
+    except Exception as exc:  # the module, or something it imports, is missing or broken
+        missing = isinstance(exc, ModuleNotFoundError) and exc.name == module.split(".")[0]
+        why = (
+            "no such module in the current folder or on sys.path"
+            if missing
+            else f"importing it failed: {type(exc).__name__}: {str(exc)[:160]}"
+        )
+        raise InvalidConfig(f"trainable {short(path)}: module {module!r}: {why}") from None
+    fn = getattr(found, attr, None)
+    if not callable(fn):
+        raise InvalidConfig(f"trainable {short(path)}: module {module!r} has no function {attr!r}")
+    own = getattr(fn, INFO, None)
+    info = own if isinstance(own, TrainableInfo) else None
+    if info is None:  # a function the module registered itself (the dataclass form)
+        info = next((i for i in REGISTRY.values() if i.fn is fn), None)
+    if info is None:
+        info = ray_function(fn, path)
+    info = replace(info, name=path)
+    REGISTRY[path] = info
+    TRAINABLES[path] = info.fn
+    IMPORTED[path] = module
+    return info
+
+
 def plugin_modules() -> list[str]:
     """The module names in $STUDY_HARNESS_TRAINABLES (comma-separated), in order."""
     return [m for m in (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",")) if m]
@@ -259,12 +343,16 @@ def check_plugins() -> None:
 
 
 def get(name: str) -> TrainableInfo:
-    """The registered trainable ``name``, or InvalidConfig listing the names that exist."""
+    """The registered trainable ``name``, or the one at import path ``module:function``
+    (imported on first use), or InvalidConfig listing the names that exist."""
     try:
         return REGISTRY[name]
     except (KeyError, TypeError):
+        if isinstance(name, str) and ":" in name:
+            return _by_path(name)
+        builtin = ", ".join(n for n in REGISTRY if ":" not in n)
         raise InvalidConfig(
-            f"unknown trainable {short(name)}; allowed: {', '.join(REGISTRY)}"
+            f"unknown trainable {short(name)}; allowed: {builtin}, or module:function for your own"
         ) from None
 
 
@@ -295,5 +383,7 @@ def accepts(name: str) -> list[str]:
 def config_help(name: str) -> list[dict[str, Any]]:
     return describe(get(name).config)
 
+
+from .own import trainable  # noqa: E402  (it registers into the registry above)
 
 _load_plugins()

@@ -1,4 +1,7 @@
-"""``python -m trainables NAME [--set key=value ...]``: train one model and print its metrics."""
+"""``python -m trainables NAME [--set key=value ...]``: train one model and print its metrics.
+
+NAME is a built-in's name or, for your own, ``module:function`` (a decorated function or
+a plain Ray Tune function, which runs without Ray: its ray.tune.report is captured)."""
 
 from __future__ import annotations
 
@@ -29,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m trainables", description="Train one of the seed's models without Ray."
     )
-    parser.add_argument("name", nargs="?", help=f"one of: {', '.join(REGISTRY)}")
+    parser.add_argument(
+        "name", nargs="?", help=f"one of: {', '.join(REGISTRY)}; or module:function"
+    )
     parser.add_argument(
         "--set",
         dest="sets",
@@ -54,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         info = get(args.name)
+        if args.keys and info.open_config:
+            print(
+                f"{info.name} declares no config keys (a plain Ray Tune function): "
+                "--set passes any key to it as it is"
+            )
+            return 0
         if args.keys:
             for row in config_help(args.name):
                 print(

@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 import yaml
 
 __all__ = [
+    "OPEN",
     "DataUnavailable",
     "InvalidConfig",
     "check_value",
+    "config_class",
     "describe",
     "param",
     "parse_assignments",
@@ -112,14 +114,57 @@ def _copy(value: Any) -> Any:
     return value
 
 
+class OPEN:
+    """The config of a trainable that declares none (a plain Ray Tune function): any key
+    and value pass, as the function reads them. :func:`parse_config` returns a dict."""
+
+
+def config_class(defaults: Mapping[str, Any], trainable: str) -> type:
+    """A frozen config dataclass from a dict of defaults (the ``@trainable`` decorator's
+    ``config=``): each key's type is its default's (an int default also takes whole
+    floats, a float one takes ints); a value made with :func:`param` keeps its range and
+    doc. A None default takes any value."""
+    fields = []
+    for key, value in defaults.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise InvalidConfig(f"{trainable}: config key {short(key)} must be a Python name")
+        field = value if isinstance(value, dataclasses.Field) else param(value)
+        default = field.default
+        if default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        fields.append((key, _type_of(default, f"{trainable}: config {key}"), field))
+    return dataclasses.make_dataclass(f"{trainable.replace(':', '_')}_config", fields, frozen=True)
+
+
+def _type_of(default: Any, where: str) -> Any:
+    """The type a config key takes, from its default."""
+    if default is None:
+        return Any
+    if isinstance(default, (bool, int, float, str)):
+        return type(default)
+    if isinstance(default, list) and default:
+        kinds = {_type_of(v, where) for v in default}
+        if len(kinds) == 1 and (kind := kinds.pop()) in (bool, int, float, str):
+            return list[kind]  # type: ignore[valid-type]
+        if kinds <= {int, float}:
+            return list[float]
+    raise InvalidConfig(
+        f"{where}: default {short(default)} has no config type; allowed: a number, "
+        "true/false, text, a non-empty list of those, or None (any value)"
+    )
+
+
 def parse_config(cls: type[C], config: Mapping[str, Any] | None, trainable: str) -> C:
-    """Validate ``config`` against the dataclass ``cls``; fill defaults for missing keys."""
+    """Validate ``config`` against the dataclass ``cls``; fill defaults for missing keys.
+    (:class:`OPEN`: the mapping itself, as a dict.)"""
     if config is None:
         config = {}
     if not isinstance(config, Mapping):
         raise InvalidConfig(
             f"{trainable}: config must be a mapping of key to value, got {type(config).__name__}"
         )
+    if cls is OPEN:
+        return dict(config)  # type: ignore[return-value]
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(str(k) for k in config if k not in fields)
     if unknown:
@@ -250,7 +295,10 @@ def _range_text(name: str, meta: Mapping[str, Any]) -> str:
 
 
 def describe(cls: type) -> list[dict[str, Any]]:
-    """One row per config key: name, type, default, allowed values and doc (for CLIs and docs)."""
+    """One row per config key: name, type, default, allowed values and doc (for CLIs and docs).
+    No rows for :class:`OPEN`, whose keys nobody declared."""
+    if cls is OPEN:
+        return []
     hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
@@ -281,6 +329,8 @@ def describe(cls: type) -> list[dict[str, Any]]:
 
 def settings(cfg: Any) -> dict[str, Any]:
     """A parsed config's keys and values, defaults included."""
+    if isinstance(cfg, dict):  # an OPEN config
+        return dict(cfg)
     return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.init}
 
 
@@ -299,6 +349,8 @@ def check_value(cls: type, trainable: str, key: str, value: Any) -> str | None:
     The study layer uses this to refuse a bad fixed value or search bound before any
     trial runs, while combinations (Conv2d sizes) are left to each trial.
     """
+    if cls is OPEN:
+        return None  # undeclared: the function reads what it reads
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     if key not in fields:
         return f"{trainable} has no config key {short(key)}; allowed keys: {', '.join(fields)}"
