@@ -327,3 +327,19 @@ def test_a_bad_spec_ends_in_one_line_under_a_memory_cap(tmp_path):
         assert out.returncode == 2, (argv[:2], out.stderr[-500:])
         assert out.stderr.count("\n") == 1 and len(out.stderr) < 400, out.stderr[:500]
         assert "Traceback" not in out.stderr
+
+
+def test_a_folder_naming_a_module_as_its_trainable_never_imports_it(tmp_path, monkeypatch):
+    """A spec's ``trainable: module:function`` is code; analyze, compare and the
+    report read it as text only, whatever module it names."""
+    planted = tmp_path / "planted_module.py"
+    marker = tmp_path / "imported"
+    planted.write_text(f"open({str(marker)!r}, 'w').write('ran')\ndef fn(config): pass\n")
+    monkeypatch.chdir(tmp_path)  # where an import would look first
+    folder = _experiment(tmp_path / "exp")
+    (folder / "spec.yaml").write_text(yaml.safe_dump({**SPEC, "trainable": "planted_module:fn"}))
+    other = _experiment(tmp_path / "other", name="other")
+    assert run_cli(["analyze", str(folder)])[0] == 0
+    assert run_cli(["compare", str(folder), str(other)])[0] == 0
+    assert "planted_module:fn" in (folder / "report" / "index.html").read_text()
+    assert not marker.exists()
