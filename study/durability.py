@@ -61,11 +61,19 @@ class DurableRecords(tune.Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
-        """A fused group's members end one by one: each end is recorded as it comes."""
-        for mid, member in groups.member_results(result).items():
+        """A fused group's members end one by one: each end is recorded as it comes. The
+        result in which the last of them ends ends the group too, recorded at once: a
+        driver killed before Ray sees the group's function return must not have the
+        group run again on resume (from an older checkpoint: its members would train,
+        and end, twice)."""
+        members = groups.member_results(result)
+        for mid, member in members.items():
             if groups.ended(member):
                 seconds = {"time_total_s": result.get("time_total_s")}
                 _record_member(trial, mid, {**member, **seconds}, "TERMINATED")
+        if members and groups.ended(result):
+            folder, _ = _current(trial)
+            ledger.record_group(folder, trial.trial_id, "TERMINATED")
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if groups.is_group(trial.config):
@@ -97,7 +105,8 @@ def _close_group(trial: Any, ray_status: str) -> None:
     for mid in groups.listed_members(trial.config):
         if mid not in done:
             _record_member(trial, mid, {**last.get(mid, {}), **seconds}, ray_status)
-    ledger.record_group(folder, trial.trial_id, ray_status)
+    if trial.trial_id not in ledger.read_groups(folder):  # its last result said so already
+        ledger.record_group(folder, trial.trial_id, ray_status)
 
 
 def _record(trial: Any, ray_status: str) -> None:

@@ -19,6 +19,7 @@ translates what happened into a status:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -141,6 +142,12 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             }
         )
         return
+    except Exception:
+        # The trial fails (Ray records the error), but the epoch it reported last, held
+        # back, is not lost with it.
+        with contextlib.suppress(Exception):
+            outbox.flush()
+        raise
     outbox.flush(last="completed")
 
 

@@ -234,8 +234,8 @@ def register(info: TrainableInfo) -> None:
     TRAINABLES[info.name] = info.fn
 
 
-# Import paths resolved in this process: path -> (module name, top-level module), which
-# study ships to a cluster's nodes as it ships plugins (study.cluster.plugin_runtime_env).
+# Import paths resolved in this process: path -> its module's name, which study ships to
+# a cluster's nodes as it ships plugins (study.cluster.plugin_runtime_env).
 IMPORTED: dict[str, str] = {}
 
 
@@ -256,12 +256,21 @@ def register_own(info: TrainableInfo, fn: Callable[..., Any]) -> None:
     TRAINABLES[info.name] = info.fn
 
 
-def _import(module: str) -> Any:
+def _import(module: str) -> tuple[Any, str]:
     """Import ``module`` as ``python -m`` would find it: on sys.path, then in the current
-    folder (a console script's sys.path lacks it)."""
-    if importlib.util.find_spec(module.split(".")[0]) is None and os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
-    return importlib.import_module(module)
+    folder (a console script's sys.path lacks it). (The module, "") or (None, why not)."""
+    try:
+        if importlib.util.find_spec(module.split(".")[0]) is None and (os.getcwd() not in sys.path):
+            sys.path.append(os.getcwd())
+        return importlib.import_module(module), ""
+    except Exception as exc:  # the module, or something it imports, is missing or broken
+        missing = isinstance(exc, ModuleNotFoundError) and exc.name == module.split(".")[0]
+        why = (
+            "no such module in the current folder or on sys.path"
+            if missing
+            else f"importing it failed: {type(exc).__name__}: {str(exc)[:160]}"
+        )
+        return None, why
 
 
 def _by_path(path: str) -> TrainableInfo:
@@ -275,16 +284,9 @@ def _by_path(path: str) -> TrainableInfo:
             f"trainable {short(path)}: an import path is module:function, "
             "e.g. my_model:train (module and function Python names)"
         )
-    try:
-        found = _import(module)
-    except Exception as exc:  # the module, or something it imports, is missing or broken
-        missing = isinstance(exc, ModuleNotFoundError) and exc.name == module.split(".")[0]
-        why = (
-            "no such module in the current folder or on sys.path"
-            if missing
-            else f"importing it failed: {type(exc).__name__}: {str(exc)[:160]}"
-        )
-        raise InvalidConfig(f"trainable {short(path)}: module {module!r}: {why}") from None
+    found, why = _import(module)
+    if why:
+        raise InvalidConfig(f"trainable {short(path)}: module {module!r}: {why}")
     fn = getattr(found, attr, None)
     if not callable(fn):
         raise InvalidConfig(f"trainable {short(path)}: module {module!r} has no function {attr!r}")
@@ -319,19 +321,8 @@ def _load_plugins() -> None:
     remembered, not raised here (this runs on import): :func:`check_plugins` says so
     in one line."""
     for module in plugin_modules():
-        try:
-            if importlib.util.find_spec(module.split(".")[0]) is None and (
-                os.getcwd() not in sys.path
-            ):
-                sys.path.append(os.getcwd())
-            importlib.import_module(module)
-        except Exception as exc:  # the module, or something it imports, is missing or broken
-            missing = isinstance(exc, ModuleNotFoundError) and exc.name == module.split(".")[0]
-            why = (
-                "no such module in the current folder or on sys.path"
-                if missing
-                else f"importing it failed: {type(exc).__name__}: {str(exc)[:160]}"
-            )
+        why = _import(module)[1]
+        if why:
             _PLUGIN_ERRORS.append(f"${PLUGINS_ENV}: module {module[:100]!r}: {why}")
 
 
