@@ -64,6 +64,14 @@ def restoring(folder: Path) -> Iterator[None]:
         _restoring_into = None
 
 
+def ended_while_restoring() -> set[str]:
+    """While a study is restored: the trials (and fused groups) its ledger holds as
+    ended, which Ray will never report ended again (ledger.mark_finished); else none."""
+    if _restoring_into is None:
+        return set()
+    return set(ledger.read(_restoring_into)) | set(ledger.read_groups(_restoring_into))
+
+
 class HarnessOptunaSearch(OptunaSearch):
     """OptunaSearch that skips invalid proposals and tells Optuna how trials ended."""
 
@@ -221,7 +229,7 @@ class HarnessLimiter(ConcurrencyLimiter):
         # Ray's SearchGenerator restores a wrapper by set_state (its live trials among
         # them), from the state saved with the experiment's.
         super().set_state(state)
-        if _restoring_into is not None:
-            ended = set(ledger.read(_restoring_into)) | set(ledger.read_groups(_restoring_into))
+        ended = ended_while_restoring()
+        if ended:
             self.live_trials = {t for t in self.live_trials if t not in ended}
             self.num_unfinished_live_trials = len(self.live_trials)

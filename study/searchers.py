@@ -74,10 +74,10 @@ def param_space(spec: Spec) -> dict[str, Any]:
 
 
 def _basic(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> Any:
-    from ray.tune.search.basic_variant import BasicVariantGenerator
+    from .variants import HarnessVariantGenerator
 
     # A SearchGenerator ignores TuneConfig.max_concurrent_trials: it takes its own.
-    return BasicVariantGenerator(random_state=spec.search.seed, max_concurrent=max_concurrent)
+    return HarnessVariantGenerator(random_state=spec.search.seed, max_concurrent=max_concurrent)
 
 
 SEARCHERS: dict[str, Callable[[Spec, int, TrialPlan, Path], Any]] = {

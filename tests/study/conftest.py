@@ -142,11 +142,15 @@ def start_worker(address: str, env: dict[str, str] | None = None) -> tuple[int, 
 
 
 def stop_node(temp_dir: str) -> None:
-    """Stop the Ray processes of the node started with ``temp_dir``, then remove it."""
+    """Stop the Ray processes of the node started with ``temp_dir``, then remove it: the
+    children of its processes first (the raylet's agents rename themselves, as
+    ``ray::DashboardAgent``, so only their parent names the node), then the processes."""
     found = procs.with_marker(temp_dir)
-    procs.kill(found, signal.SIGTERM)
-    procs.kill(procs.wait_gone(found, 3))  # what has not stopped in 3 s is killed
-    procs.wait_gone(found, 10)
+    children = sorted(set().union(*(procs.descendants(p) for p in found)) - set(found))
+    for group in (children, found):
+        procs.kill(group, signal.SIGTERM)
+        procs.kill(procs.wait_gone(group, 3))  # what has not stopped in 3 s is killed
+        procs.wait_gone(group, 10)
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 

@@ -68,3 +68,24 @@ def test_a_truncated_pickle_is_not_whole(tmp_path):
     (tmp_path / "p.pkl").write_bytes(data[:-5])
     (tmp_path / "q.pkl").write_bytes(data)
     assert not ledger._whole(tmp_path / "p.pkl") and ledger._whole(tmp_path / "q.pkl")
+
+
+def test_a_restored_grid_generator_forgets_the_live_trials_the_ledger_holds_as_ended(tmp_path):
+    """Ray's BasicVariantGenerator restores its live trials from its saved state. Trials
+    that ended after that state was saved are marked ended in Ray's state on resume
+    (mark_finished), so Ray never reports them ended: kept live, they held
+    max_concurrent's places for ever and the resume hung (seen in the SIGKILL test)."""
+    from study.optuna_search import restoring
+    from study.variants import HarnessVariantGenerator
+
+    saved = HarnessVariantGenerator(max_concurrent=2)
+    saved._live_trials = {"a_00000", "a_00001"}
+    state = saved.get_state()
+    ledger.record(tmp_path, "a_00000", "TERMINATED", {"epoch": 3})
+    restored = HarnessVariantGenerator(max_concurrent=2)
+    with restoring(tmp_path):
+        restored.set_state(dict(state))
+    assert restored._live_trials == {"a_00001"}  # still running: Ray will report its end
+    outside = HarnessVariantGenerator(max_concurrent=2)
+    outside.set_state(dict(state))  # not a resume: nothing is forgotten
+    assert outside._live_trials == {"a_00000", "a_00001"}
