@@ -297,19 +297,20 @@ _SAID_UNDECLARED: set[str] = set()  # trainables whose undeclared parts were tol
 
 def _metric(info: trainables.TrainableInfo, metric: Any) -> trainables.Metric:
     facts = info.metric_facts()
-    if info.open_config and isinstance(metric, str) and metric not in facts:
+    if info.open_config and isinstance(metric, str):
         # A plain Ray Tune function declares nothing: take the spec's word, and say once
         # what the harness cannot check.
+        known = metric in facts
         if info.name not in _SAID_UNDECLARED:
             _SAID_UNDECLARED.add(info.name)
             log.warning(
-                "%s is a plain Ray Tune function: its config keys and the direction of "
-                "%s are not declared, so the spec's keys go to it unchecked and mode "
-                "decides the direction (README, 'Your own trainables')",
+                "%s is a plain Ray Tune function: its config keys are not declared, so the "
+                "spec's keys go to it unchecked%s (README, 'Your own trainables')",
                 info.name,
-                metric,
+                "" if known else f", and mode decides the direction of {metric}",
             )
-        return trainables.Metric(metric)
+        if not known:
+            return trainables.Metric(metric)
     allowed = tuple(name for name, m in facts.items() if m.objective)
     if metric not in allowed:
         raise SpecError(

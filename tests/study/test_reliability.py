@@ -237,6 +237,18 @@ def test_a_trial_whose_process_dies_is_retried(ray_address, tmp_path, trainable,
     assert "died" in always["reason"]
 
 
+def _kill_trial_worker_mid_way(folder: Path, trials: str) -> None:
+    """SIGKILL the session's trial workers once a trial folder matching ``trials`` holds
+    its second or third checkpoint. Checkpoint k holds epoch k + 1, and only the latest
+    is kept: a 4-epoch trial is killed in epoch 3 or 4."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(folder.glob(f"{trials}/checkpoint_00000[1-2]")):
+        time.sleep(0.05)
+    victims = session_trial_workers()
+    assert victims, "no trial worker found"
+    procs.kill(victims)
+
+
 def test_a_killed_mnist_trial_resumes_from_its_epoch_checkpoint_exactly(ray_address, tmp_path):
     """The MNIST trainables' model, optimiser, schedule and RNG state ride on Ray's
     checkpoint each epoch: a trial whose worker is SIGKILLed mid-trial is retried from
@@ -262,15 +274,7 @@ def test_a_killed_mnist_trial_resumes_from_its_epoch_checkpoint_exactly(ray_addr
     )
     proc = _spawn("run", str(spec), "--storage", str(tmp_path / "st"), "--address", ray_address)
     folder = tmp_path / "st" / "mlp"
-    deadline = time.monotonic() + 120
-    # Checkpoint k holds epoch k + 1, and only the latest is kept: kill in epoch 3 or 4.
-    while time.monotonic() < deadline and not list(
-        folder.glob("run_trial_*/checkpoint_00000[1-2]")
-    ):
-        time.sleep(0.05)
-    victims = session_trial_workers()
-    assert victims, "no trial worker found"
-    procs.kill(victims)
+    _kill_trial_worker_mid_way(folder, "run_trial_*")
     _, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err[-2000:]
     trial = pd.read_csv(folder / "trials.csv").iloc[0]
@@ -310,14 +314,7 @@ def test_a_killed_fused_group_resumes_from_its_epoch_checkpoint(ray_address, tmp
     )
     proc = _spawn("run", str(spec), "--storage", str(tmp_path / "st"), "--address", ray_address)
     folder = tmp_path / "st" / "fused"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(
-        folder.glob("run_group_*/checkpoint_00000[1-2]")
-    ):
-        time.sleep(0.05)
-    victims = session_trial_workers()
-    assert victims, "no trial worker found"
-    procs.kill(victims)
+    _kill_trial_worker_mid_way(folder, "run_group_*")
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-2000:]
     trials = pd.read_csv(folder / "trials.csv").set_index("config/lr")
