@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 import experiment_folder as fmt
-from experiment_folder import SCORED
+from experiment_folder import SCORED, STOPPED
 
 from .load import Experiment
 
@@ -47,7 +47,7 @@ def equal_fidelity(exp: Experiment) -> Fidelity:
     status = exp.trials["status"].astype(str)
     scored = status.isin(SCORED)
     final = fmt.metric_values(exp.trials, exp.metric).where(scored)
-    stopped = int((status == "stopped").sum())
+    stopped = int((status == STOPPED).sum())
     history = exp.history
     usable = (
         stopped

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiment_folder import FAILED, SCORED
+
 from .fidelity import Fidelity, equal_fidelity
 from .load import Experiment
 
@@ -87,8 +89,8 @@ def failure_importance(exp: Experiment) -> Importance:
     from sklearn.inspection import permutation_importance
 
     status = exp.trials["status"].astype(str)
-    failed = status.isin(("diverged", "invalid"))
-    rows = exp.trials.index[failed | status.isin(("completed", "stopped", "early_stopped"))]
+    failed = status.isin(FAILED)
+    rows = exp.trials.index[failed | status.isin(SCORED)]
     params = _varying(exp, _space(exp), rows)
     n_failed, n_trained = int(failed[rows].sum()), int((~failed[rows]).sum())
     if not params or n_failed < 2 or n_trained < 2:

@@ -26,6 +26,7 @@ import yaml
 
 from experiment_folder import (
     CONFIG_PREFIX,
+    ERROR,
     ERROR_FILE,
     FINAL,
     GROUP,
@@ -36,6 +37,7 @@ from experiment_folder import (
     RESULT_FILE,
     RUNNING,
     SPEC_FILE,
+    STOPPED,
     TRIAL_CONFIG,
     TRIALS_FILE,
     decode_params,
@@ -233,7 +235,7 @@ def _trials_from_files(
         row[GROUP] = group
         if not history.empty:
             history[GROUP] = group
-        if row["status"] == "stopped" and own and own[-1].get("reason"):
+        if row["status"] == STOPPED and own and own[-1].get("reason"):
             row["reason"] = str(own[-1]["reason"])  # a member cut by ASHA says why
         out.append((row, history))
     return out
@@ -254,7 +256,7 @@ def _trial_from_results(
         history["trial_id"] = trial_id
     last = results[-1] if results else {}
     if error is not None:
-        status, reason = "error", error_line(error.decode("utf-8", errors="replace"))
+        status, reason = ERROR, error_line(error.decode("utf-8", errors="replace"))
     elif last.get("status") in FINAL:
         status, reason = (
             str(last["status"]),
@@ -262,7 +264,7 @@ def _trial_from_results(
         )
     else:
         status, reason = (
-            "stopped",
+            STOPPED,
             "rebuilt from Ray's files: the trial ended without a final status",
         )
     row: dict[str, Any] = {"trial_id": trial_id, "status": status, "reason": reason}

@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+import experiment_folder as fmt
+
 from .tables import Surface
 
 
@@ -178,8 +180,8 @@ def plot_history(
     the trials that trained: diverged trials and invalid proposals (given the worst
     value, 1e20 say) are marked at the edge of the worse side, off the scale."""
     ax = _axes(ax)
-    diverged = history["status"] == "diverged"
-    invalid = history["status"] == "invalid"
+    diverged = history["status"] == fmt.DIVERGED
+    invalid = history["status"] == fmt.INVALID
     good = ~(diverged | invalid)
     ax.scatter(
         history.loc[good, "order"], history.loc[good, "value"], s=18, color=STABLE, label="trial"

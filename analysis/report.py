@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from experiment_folder import REPORT_DIR, csv_bytes
+from experiment_folder import FAILED, REPORT_DIR, csv_bytes
 
 from . import importance, plots, remedies, tables
 from .errors import AnalysisError
@@ -118,7 +118,7 @@ def _summary(exp: Experiment) -> Section:
             f"Best: **{s['metric']} = {_fmt(s['best_value'])}** (trial {s['best_trial']})"
             + (f" with {searched}." if searched else ".")
         )
-    failed = {k: s["statuses"].get(k, 0) for k in ("diverged", "invalid")}
+    failed = {k: s["statuses"].get(k, 0) for k in FAILED}
     if any(failed.values()):
         said = " and ".join(f"{n} {k}" for k, n in failed.items() if n)
         findings.append(f"Could not train: {said}, of {s['trials']} trials.")

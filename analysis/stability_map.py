@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiment_folder import DIVERGED, SCORED
+
 NETWORKS = ("mnist_mlp", "mnist_cnn")
 MOVERS = ("momentum", "batch_size")  # searched parameters that move the boundary
 BOOTSTRAP = 200
@@ -67,13 +69,13 @@ def fit_map(trials: pd.DataFrame, spec: dict[str, Any], params: list[str]) -> St
     """Fit P(diverged) on the trials that trained or diverged."""
     if spec.get("trainable") not in NETWORKS:
         return StabilityMap("no fitted map: only for mnist_mlp and mnist_cnn")
-    used = trials[trials["status"].isin(("completed", "stopped", "early_stopped", "diverged"))]
+    used = trials[trials["status"].isin((*SCORED, DIVERGED))]
     if "config/lr" not in used or "lr" not in params:
         return StabilityMap("no fitted map: lr is not searched")
     points = pd.DataFrame(
         {
             "lr": pd.to_numeric(used["config/lr"], errors="coerce"),
-            "diverged": (used["status"] == "diverged").astype(int),
+            "diverged": (used["status"] == DIVERGED).astype(int),
         }
     )
     features = ["log10_lr"]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 import experiment_folder as fmt
-from experiment_folder import GROUP, SCORED, status_counts
+from experiment_folder import DIVERGED, FAILED, GROUP, INVALID, SCORED, status_counts
 
 from .fidelity import Fidelity, equal_fidelity, mean_ci
 from .load import Experiment
@@ -92,7 +92,7 @@ def infeasibility(exp: Experiment) -> dict[str, Any] | None:
     trial), diverged trials, their trial-epochs, and their share in the first and
     the second half of the study (trials in start order). None when there were none."""
     status = exp.trials["status"].astype(str)
-    bad = status.isin(("invalid", "diverged"))
+    bad = status.isin(FAILED)
     if not bad.any():
         return None
     order = trial_order(exp)
@@ -100,9 +100,9 @@ def infeasibility(exp: Experiment) -> dict[str, Any] | None:
     epochs = pd.to_numeric(_col(exp, "epochs"), errors="coerce").fillna(0)
     no_trial = _col(exp, "trial_dir").isna() | (_col(exp, "trial_dir").astype(str) == "")
     return {
-        "invalid": int((status == "invalid").sum()),
-        "skipped": int(((status == "invalid") & no_trial).sum()),
-        "diverged": int((status == "diverged").sum()),
+        "invalid": int((status == INVALID).sum()),
+        "skipped": int(((status == INVALID) & no_trial).sum()),
+        "diverged": int((status == DIVERGED).sum()),
         "epochs": int(epochs[bad].sum()),
         "total_epochs": int(epochs.sum()),
         "first_half": float(bad[first].mean()) if first.any() else math.nan,
@@ -175,8 +175,8 @@ def param_effects(exp: Experiment, fidelity: Fidelity | None = None) -> dict[str
             {
                 "bin": groups,
                 "metric": fidelity.values,
-                "diverged": exp.trials["status"] == "diverged",
-                "invalid": exp.trials["status"] == "invalid",
+                "diverged": exp.trials["status"] == DIVERGED,
+                "invalid": exp.trials["status"] == INVALID,
             }
         )
         rows = {}
@@ -208,13 +208,13 @@ def lr_points(exp: Experiment) -> pd.DataFrame:
     """Final loss vs lr for every trial that trained, with its status."""
     if not varying(exp, "lr") or "loss" not in exp.trials:
         return pd.DataFrame()
-    frame = exp.trials[exp.trials["status"].isin((*SCORED, "diverged"))]
+    frame = exp.trials[exp.trials["status"].isin((*SCORED, DIVERGED))]
     return (
         pd.DataFrame(
             {
                 "lr": pd.to_numeric(frame["config/lr"], errors="coerce"),
                 "loss": pd.to_numeric(frame["loss"], errors="coerce"),
-                "diverged": frame["status"] == "diverged",
+                "diverged": frame["status"] == DIVERGED,
                 "trial_id": frame["trial_id"],
             }
         )
@@ -532,7 +532,7 @@ def conv_effects(exp: Experiment) -> dict[str, pd.DataFrame]:
 
 def invalid_trials(exp: Experiment) -> pd.DataFrame:
     """The invalid combinations with their reasons."""
-    invalid = exp.trials[exp.trials["status"] == "invalid"]
+    invalid = exp.trials[exp.trials["status"] == INVALID]
     if invalid.empty:
         return pd.DataFrame()
     columns = [f"config/{p}" for p in exp.params if f"config/{p}" in invalid] + ["reason"]

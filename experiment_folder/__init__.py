@@ -81,6 +81,14 @@ RAY_BOOKKEEPING = ("iteration", "time_total_s", "timestamp")
 
 # --- statuses --------------------------------------------------------------------------
 
+# The statuses, named once: everything else spells them through these names.
+COMPLETED = "completed"
+STOPPED = "stopped"
+EARLY_STOPPED = "early_stopped"
+DIVERGED = "diverged"
+INVALID = "invalid"
+ERROR = "error"
+UNFINISHED = "unfinished"
 STATUS_MEANING: dict[str, str] = {
     "completed": "ran every epoch",
     "stopped": "stopped by the scheduler (ASHA) or the time budget before its last epoch",
@@ -91,10 +99,13 @@ STATUS_MEANING: dict[str, str] = {
     "unfinished": "the study was interrupted before the trial ended; study resume finishes it",
 }
 STATUSES = tuple(STATUS_MEANING)
+assert STATUSES == (COMPLETED, STOPPED, EARLY_STOPPED, DIVERGED, INVALID, ERROR, UNFINISHED)
 # Statuses a trial reports itself on its last result; the others are decided from Ray's side.
-FINAL = ("completed", "early_stopped", "diverged", "invalid")
+FINAL = (COMPLETED, EARLY_STOPPED, DIVERGED, INVALID)
 # Trials whose metric values mean something (the others trained not at all, or blew up).
-SCORED = ("completed", "stopped", "early_stopped")
+SCORED = (COMPLETED, STOPPED, EARLY_STOPPED)
+# Trials that could not train: they blew up, or their config cannot be trained.
+FAILED = (DIVERGED, INVALID)
 # Statuses a trial reports on an epoch that is not its last.
 RUNNING = "running"
 # Ray's statuses of a trial that an interrupt left unfinished.

@@ -16,7 +16,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from experiment_folder import RUNNING, TRIAL_INDEX
+from experiment_folder import RUNNING, STOPPED, TRIAL_INDEX
 
 from .groups import MEMBERS, ended, member_id, member_results, shared_key
 from .plan import TrialPlan
@@ -174,7 +174,7 @@ class GroupSearcher(Searcher):
 
     def _tell(self, mid: str, result: dict[str, Any] | None, error: bool) -> None:
         self.told.add(mid)
-        if result is not None and result.get("status") == "stopped":
+        if result is not None and result.get("status") == STOPPED:
             result = {**result, "status": RUNNING}  # the inner's word for "cut short"
         self.searcher.on_trial_complete(mid, result, error)
 

@@ -61,7 +61,7 @@ def shared_key(plan: TrialPlan, params: Mapping[str, Any]) -> str:
     try:
         parsed: Any = parse_config(info.config, config, info.name)
     except trainables.InvalidConfig:
-        return "invalid"
+        return "<does not parse>"  # not a status: the group key of configs that fail
     return group_key(settings(parsed), info.member_keys or ())
 
 

@@ -37,7 +37,7 @@ import optuna
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from experiment_folder import RUNNING, TRIAL_INDEX
+from experiment_folder import ERROR, FAILED, INVALID, RUNNING, STOPPED, TRIAL_INDEX
 
 from . import ledger, optuna_storage
 from .plan import TrialPlan, check_proposal
@@ -139,7 +139,7 @@ class HarnessOptunaSearch(OptunaSearch):
         name = f"invalid_{uuid.uuid4().hex[:8]}"
         ot_trial.set_constraint(CONSTRAINT, 1.0)
         ot_trial.set_user_attr("trial_id", name)
-        ot_trial.set_user_attr("status", "invalid")
+        ot_trial.set_user_attr("status", INVALID)
         ot_trial.set_user_attr("reason", why[:300])
         study: Any = self._ot_study
         study.tell(ot_trial, self.plan.worst, state=optuna.trial.TrialState.COMPLETE)
@@ -198,7 +198,7 @@ class HarnessOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials:  # rerun after a resume: already told
             return
         result = result or {}
-        status = "error" if error else str(result.get("status") or "stopped")
+        status = ERROR if error else str(result.get("status") or STOPPED)
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is not None and self.metric in result and "training_iteration" in result:
             # Ray sends a trial's last result here, not to on_trial_result: it is an
@@ -206,12 +206,12 @@ class HarnessOptunaSearch(OptunaSearch):
             self.on_trial_result(trial_id, result)
         if ot_trial is not None:
             ot_trial.set_user_attr("trial_id", trial_id)
-            ot_trial.set_user_attr("status", "stopped" if status == RUNNING else status)
+            ot_trial.set_user_attr("status", STOPPED if status == RUNNING else status)
             why = result.get("reason") or result.get("divergence") or ""
             if error:
                 why = "the trial raised or its process died (its error.txt has the traceback)"
             ot_trial.set_user_attr("reason", str(why)[:300])
-            if status in ("invalid", "diverged"):  # the result carries the worst objective
+            if status in FAILED:  # the result carries the worst objective
                 ot_trial.set_constraint(CONSTRAINT, 1.0)
         if status == RUNNING:  # no result of its own last epoch: stopped early
             super().on_trial_complete(trial_id, None, False)  # Ray's OptunaSearch: PRUNED

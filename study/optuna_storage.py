@@ -28,7 +28,16 @@ from typing import Any
 
 import pandas as pd
 
-from experiment_folder import OPTUNA_FILE
+from experiment_folder import (
+    COMPLETED,
+    DIVERGED,
+    EARLY_STOPPED,
+    ERROR,
+    INVALID,
+    OPTUNA_FILE,
+    STOPPED,
+    UNFINISHED,
+)
 
 from .errors import StudyError
 
@@ -38,13 +47,13 @@ log = logging.getLogger(__name__)
 # are COMPLETE with the worst objective and a violated constraint (optuna_search.py),
 # so Optuna's TPE and the dashboard treat them as infeasible.
 STATES = {
-    "completed": "COMPLETE",
-    "early_stopped": "COMPLETE",
-    "diverged": "COMPLETE",
-    "invalid": "COMPLETE",
-    "stopped": "PRUNED",
-    "error": "FAIL",
-    "unfinished": "RUNNING",
+    COMPLETED: "COMPLETE",
+    EARLY_STOPPED: "COMPLETE",
+    DIVERGED: "COMPLETE",
+    INVALID: "COMPLETE",
+    STOPPED: "PRUNED",
+    ERROR: "FAIL",
+    UNFINISHED: "RUNNING",
 }
 LOST = "lost"  # asked of Optuna, never run by Ray: ended FAIL by close_out
 

@@ -22,7 +22,18 @@ from typing import Any
 
 from ray import tune
 
-from experiment_folder import ERROR_FILE, RUNNING, decode_params, error_line
+from experiment_folder import (
+    COMPLETED,
+    DIVERGED,
+    ERROR,
+    ERROR_FILE,
+    FAILED,
+    RUNNING,
+    SCORED,
+    STOPPED,
+    decode_params,
+    error_line,
+)
 
 from . import groups
 from .spec import Spec
@@ -112,16 +123,16 @@ class TrialLines(tune.Callback):
         # those that had ended before a resume had theirs in the earlier run.
         for trial in trials if self.budget else []:
             if groups.is_group(trial.config) and trial.status == "TERMINATED":
-                self._close_group(trial, trials, "stopped", "the time budget ran out")
+                self._close_group(trial, trials, STOPPED, "the time budget ran out")
             elif (
                 trial.trial_id not in self.lined
                 and trial.trial_id not in self.finished_before
                 and trial.status == "TERMINATED"
             ):
                 if trial.last_result:
-                    self._line(trial, "stopped", "the time budget ran out")
+                    self._line(trial, STOPPED, "the time budget ran out")
                 else:
-                    self._line(trial, "stopped", "not started before the time budget ran out")
+                    self._line(trial, STOPPED, "not started before the time budget ran out")
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -188,7 +199,7 @@ class TrialLines(tune.Callback):
             self._update(trials)
             return
         objective = result.get("objective", result.get(self.metric))
-        if not isinstance(objective, (int, float)) or result.get("status") == "diverged":
+        if not isinstance(objective, (int, float)) or result.get("status") == DIVERGED:
             return
         seen = self.best_epoch.get(trial.trial_id)
         if seen is None or (objective > seen[0] if self.mode == "max" else objective < seen[0]):
@@ -206,7 +217,7 @@ class TrialLines(tune.Callback):
             self.on_trial_result(0, [], trial, result)
         final, final_epoch = result.get(self.metric), result.get("epoch", "-")
         best = self.best_epoch.get(trial.trial_id)
-        if status in ("diverged", "invalid", "error") or best is None:
+        if status in (*FAILED, ERROR) or best is None:
             text = f"{self.metric}={_fmt(final)}" if final is not None else f"{self.metric}=-"
             return None, f"{text} epoch={final_epoch}"
         _, value, epoch = best
@@ -224,7 +235,7 @@ class TrialLines(tune.Callback):
         config = decode_params(self.space, self.variants, trial.config)
         params = " ".join(f"{k}={_fmt(config[k])}" for k in self.params if k in config)
         extra = extra or result.get("reason") or result.get("divergence") or ""
-        if status in ("completed", "stopped", "early_stopped") and isinstance(value, (int, float)):
+        if status in SCORED and isinstance(value, (int, float)):
             better = self.best is None or (
                 value > self.best if self.mode == "max" else value < self.best
             )
@@ -241,17 +252,17 @@ class TrialLines(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if groups.is_group(trial.config):
-            self._close_group(trial, trials, "stopped")
+            self._close_group(trial, trials, STOPPED)
             return
-        status = (trial.last_result or {}).get("status", "completed")
-        self._line(trial, "stopped" if status == RUNNING else status)
+        status = (trial.last_result or {}).get("status", COMPLETED)
+        self._line(trial, STOPPED if status == RUNNING else status)
         self._update(trials)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if groups.is_group(trial.config):
-            self._close_group(trial, trials, "error", _last_error_line(trial))
+            self._close_group(trial, trials, ERROR, _last_error_line(trial))
             return
-        self._line(trial, "error", _last_error_line(trial))
+        self._line(trial, ERROR, _last_error_line(trial))
         self._update(trials)
 
     def _close_group(self, trial: Any, trials: list[Any], status: str, extra: str = "") -> None:
@@ -263,7 +274,7 @@ class TrialLines(tune.Callback):
                 continue
             member = last.get(mid, {})
             one = groups.member_trial(trial, mid, member)
-            if groups.ended(member) and status != "error":
+            if groups.ended(member) and status != ERROR:
                 self._line(one, str(member.get("status")))
             else:
                 self._line(one, status, extra)

@@ -33,18 +33,22 @@ from experiment_folder import (
     ANSI,
     BEST_PREFIX,
     CONFIG_PREFIX,
+    ERROR,
     ERROR_FILE,
     FINAL,
     HISTORY_FILE,
+    INVALID,
     NOT_METRICS,
     RAY_BOOKKEEPING,
     RAY_KEPT,
     RAY_UNFINISHED,
     RESULT_FILE,
     SPEC_FILE,
+    STOPPED,
     TRIAL_CONFIG,
     TRIAL_INDEX,
     TRIALS_FILE,
+    UNFINISHED,
     best_trial,
     csv_bytes,
     decode_params,
@@ -113,20 +117,20 @@ def _status(
     last: dict[str, Any], error: BaseException | None, ray_status: str | None
 ) -> tuple[str, str]:
     if error is not None:
-        return "error", error_line(str(error))
+        return ERROR, error_line(str(error))
     if ray_status in RAY_UNFINISHED:
-        return "unfinished", "the study was interrupted; study resume finishes it"
+        return UNFINISHED, "the study was interrupted; study resume finishes it"
     status = last.get("status")
     if status in FINAL:
         return str(status), str(last.get("reason") or last.get("divergence") or "")
-    if status == "stopped" and last.get("reason"):  # a fused group's member, cut by ASHA
-        return "stopped", str(last["reason"])
+    if status == STOPPED and last.get("reason"):  # a fused group's member, cut by ASHA
+        return STOPPED, str(last["reason"])
     if not last:
-        return "stopped", "did not report"
+        return STOPPED, "did not report"
     epoch = last.get("epoch")
     if epoch is None:
-        return "stopped", "stopped by the scheduler or time budget before its first epoch ended"
-    return "stopped", f"stopped by the scheduler or time budget after epoch {epoch}"
+        return STOPPED, "stopped by the scheduler or time budget before its first epoch ended"
+    return STOPPED, f"stopped by the scheduler or time budget after epoch {epoch}"
 
 
 def _best_row(history: pd.DataFrame, mode: str) -> pd.Series | None:
@@ -238,7 +242,7 @@ def invalid_row(entry: dict[str, Any], spec: Spec) -> dict[str, Any]:
     params: dict[str, Any] = entry["params"] if isinstance(entry.get("params"), dict) else {}
     row: dict[str, Any] = {
         "trial_id": str(entry["trial_id"]),
-        "status": "invalid",
+        "status": INVALID,
         "reason": str(entry.get("reason", "")),
     }
     if "variant" in params:
@@ -332,7 +336,7 @@ def add_retries(trials: pd.DataFrame, failures: dict[str, int]) -> pd.DataFrame:
     out = trials.copy()
     out["retries"] = [int(failures.get(str(t), 0)) for t in out["trial_id"]]
     # A trial that ended in error failed once more than it was retried.
-    failed = out["status"] == "error"
+    failed = out["status"] == ERROR
     out.loc[failed, "retries"] = (out.loc[failed, "retries"] - 1).clip(lower=0)
     return out
 

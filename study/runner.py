@@ -19,7 +19,15 @@ from typing import Any
 
 import yaml
 
-from experiment_folder import RAY_UNFINISHED, SPEC_FILE, SUITE_FILE, TRIALS_FILE
+from experiment_folder import (
+    ERROR,
+    INVALID,
+    RAY_UNFINISHED,
+    SPEC_FILE,
+    SUITE_FILE,
+    TRIALS_FILE,
+    UNFINISHED,
+)
 from trainables import InvalidConfig
 
 from . import (
@@ -146,27 +154,27 @@ def _finish(
     records.clean_error_files(trials)
     _close_out_optuna(folder, trials)
     counts = records.log_summary(trials, spec, time.monotonic() - started, history)
-    interrupted = stopped_by_sigint or counts["unfinished"] > 0
+    interrupted = stopped_by_sigint or counts[UNFINISHED] > 0
     records.add_wall_time(folder, time.monotonic() - started, interrupted)
     # (The folder itself is the command's last line: not logged here as well.)
-    if report and len(trials) > counts["unfinished"]:  # something ran: a report to write
+    if report and len(trials) > counts[UNFINISHED]:  # something ran: a report to write
         interrupts.at("report", folder)
         write_report(folder)
     interrupts.at("done", folder)
     if interrupted:
-        raise Interrupted(folder, counts["unfinished"])
-    if len(trials) and counts["invalid"] == len(trials):
+        raise Interrupted(folder, counts[UNFINISHED])
+    if len(trials) and counts[INVALID] == len(trials):
         reason = trials["reason"].astype(str).value_counts().index[0]
         raise StudyError(
             f"no valid config among {len(trials)} proposals; the results are in {folder}; "
             f"most common reason: {reason}"
         )
-    if counts["error"] and counts["error"] + counts["invalid"] == len(trials):
-        errors = trials.loc[trials["status"] == "error", "reason"].astype(str)
+    if counts[ERROR] and counts[ERROR] + counts[INVALID] == len(trials):
+        errors = trials.loc[trials["status"] == ERROR, "reason"].astype(str)
         reason = errors.value_counts().index[0] if len(errors) else ""
-        log.info("no trial trained: all %d trial(s) raised an error", counts["error"])
+        log.info("no trial trained: all %d trial(s) raised an error", counts[ERROR])
         raise NothingTrained(
-            f"no trial trained: {counts['error']} of {len(trials)} trial(s) raised an error; "
+            f"no trial trained: {counts[ERROR]} of {len(trials)} trial(s) raised an error; "
             f"the results are in {folder}; most common reason: {reason}"
         )
     return folder

@@ -29,7 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import trainables
-from experiment_folder import RUNNING, TRIAL_CONFIG, TRIAL_INDEX
+from experiment_folder import (
+    COMPLETED,
+    DIVERGED,
+    EARLY_STOPPED,
+    INVALID,
+    RUNNING,
+    STOPPED,
+    TRIAL_CONFIG,
+    TRIAL_INDEX,
+)
 from trainables.config import parse_config
 from trainables.own import INFO
 
@@ -83,11 +92,11 @@ def _objective(plan: TrialPlan, metrics: dict[str, Any]) -> float:
 def epoch_status(metrics: dict[str, Any], epochs: int | None) -> str:
     """The status a result reports: the trainable's own ending, or running / completed."""
     if metrics.get("diverged"):
-        return "diverged"
+        return DIVERGED
     if metrics.get("stopped_early"):
-        return "early_stopped"
+        return EARLY_STOPPED
     if epochs is None or metrics.get("epoch", 0) >= epochs:
-        return "completed"
+        return COMPLETED
     return RUNNING
 
 
@@ -114,7 +123,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
 
     def report(metrics: dict[str, Any], ray_checkpoint: Any = None) -> None:
         status = epoch_status(metrics, None if outbox.hold else epochs)
-        if outbox.hold and status == "completed":
+        if outbox.hold and status == COMPLETED:
             status = RUNNING  # until the function returns
         result = {**metrics, "objective": _objective(plan, metrics), "status": status, **seed}
         outbox.put({**result, **ran_with}, ray_checkpoint)
@@ -133,7 +142,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         tune.report(
             {
                 "objective": plan.worst,
-                "status": "invalid",
+                "status": INVALID,
                 "reason": str(exc),
                 "epoch": 0,
                 "diverged": False,
@@ -148,7 +157,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         with contextlib.suppress(Exception):
             outbox.flush()
         raise
-    outbox.flush(last="completed")
+    outbox.flush(last=COMPLETED)
 
 
 class _Outbox:
@@ -326,7 +335,7 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
         values = [r["objective"] for r in payload.values()]
         result = {
             "objective": (max if plan.mode == "max" else min)(values),
-            "status": RUNNING if running else "completed",
+            "status": RUNNING if running else COMPLETED,
             "epoch": max(int(r.get("epoch") or 0) for r in payload.values()),
             MEMBERS: json.dumps(payload, default=str),
         }
@@ -350,7 +359,7 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
             i = valid[j]
             if j in cut_at_rung:
                 metrics = {**metrics, "reason": cut_at_rung[j]}
-                status = "stopped"
+                status = STOPPED
             else:
                 status = epoch_status(metrics, epochs[i])
             payload[members[i][0]] = member(i, metrics, status)
@@ -360,7 +369,7 @@ def run_group(config: dict[str, Any], plan: TrialPlan) -> None:
     if invalid:
         send(
             {
-                members[i][0]: member(i, {"epoch": 0, "diverged": False, "reason": why}, "invalid")
+                members[i][0]: member(i, {"epoch": 0, "diverged": False, "reason": why}, INVALID)
                 for i, why in invalid.items()
             }
         )

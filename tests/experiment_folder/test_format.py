@@ -84,3 +84,29 @@ def test_a_trial_lost_with_its_node_says_so_in_one_line():
     assert fmt.error_line("Traceback\nValueError: socket closed") == (
         "ValueError: socket closed"  # a user's own error is not a lost node
     )
+
+
+def test_the_status_names_are_spelled_only_in_experiment_folder():
+    """A status is renamed in one place: the code compares, sets and lists statuses
+    through experiment_folder's names, never as string literals of its own."""
+    import re
+    from pathlib import Path
+
+    import experiment_folder as fmt
+
+    names = "|".join(fmt.STATUSES)
+    patterns = [
+        rf'status\w*"?\]?\s*(==|!=)\s*"({names})"',  # status == "diverged", ["status"] != ...
+        rf'"status":\s*"({names})"',  # {"status": "invalid"}
+        rf'isin\(\([^)]*"({names})"',  # .isin(("completed", ...))
+        rf'return\s+"({names})"',  # return "stopped"
+        rf'status\s+in\s+\([^)]*"({names})"',  # status in ("diverged", ...)
+    ]
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for package in ("analysis", "study"):
+        for path in (root / package).rglob("*.py"):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if any(re.search(p, line) for p in patterns):
+                    found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
