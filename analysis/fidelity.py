@@ -18,6 +18,7 @@ per-trial seed) repeats a configuration; it is never a parameter.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,16 +87,54 @@ def repeat_keys(exp: Experiment) -> list[str]:
     return [k for k in (exp.spec.get("space") or {}) if k in fmt.REPEAT_KEYS]
 
 
-def mean_ci(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and its two-sided t interval; the interval is NaN below two values."""
+# Values (repeats, seeds, trials in a bin) before a mean gets an interval: a t interval
+# on two values spans ±12.7 standard errors, wider than most metrics can be
+# (ARCHITECTURE.md, "What a study can tell").
+MIN_REPEATS = 3
+# What a measure can be, where nothing narrower is declared: an accuracy's [0, 1], a
+# difference of two accuracies' [-1, 1], a loss's [0, inf).
+UNIT = (0.0, 1.0)
+UNIT_DIFFERENCE = (-1.0, 1.0)
+NON_NEGATIVE = (0.0, math.inf)
+
+
+def mean_ci(
+    values: pd.Series | np.ndarray,
+    level: float = 0.95,
+    bounds: tuple[float, float] | None = None,
+) -> tuple[float, float, float]:
+    """Mean and its two-sided t interval, cut to ``bounds`` (what the values can be). The
+    interval is NaN below MIN_REPEATS values.
+
+    Cutting keeps the coverage: the true mean lies within the bounds, so an interval
+    that held it still holds it once what lies outside them is removed."""
     data = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce").dropna(), dtype=float)
     if len(data) == 0:
         return (np.nan, np.nan, np.nan)
     mean = float(data.mean())
-    if len(data) < 2:
+    if len(data) < MIN_REPEATS:
         return (mean, np.nan, np.nan)
     sem = float(data.std(ddof=1) / np.sqrt(len(data)))
     if sem == 0:
         return (mean, mean, mean)
     half = float(stats.t.ppf(0.5 + level / 2, len(data) - 1) * sem)
-    return (mean, mean - half, mean + half)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return (mean, low, high)
+
+
+def metric_bounds(exp: Experiment, metric: str) -> tuple[float, float] | None:
+    """What ``metric`` can be: its declared bounds where the study's trainable is a
+    built-in (looked up by name, never imported: a folder may name any module), a
+    loss's [0, inf), else None."""
+    import trainables
+
+    name = str(exp.spec.get("trainable"))
+    info = trainables.REGISTRY.get(name) if ":" not in name else None
+    facts = info.metric_facts().get(metric) if info is not None else None
+    if facts is not None and facts.bounds is not None:
+        return (float(facts.bounds[0]), float(facts.bounds[1]))
+    if metric == "loss" or metric.endswith("_loss"):
+        return NON_NEGATIVE
+    return None

@@ -25,7 +25,14 @@ from scipy import stats
 
 from experiment_folder import SCORED
 
-from .fidelity import Fidelity, equal_fidelity, mean_ci
+from .fidelity import (
+    MIN_REPEATS,
+    UNIT,
+    UNIT_DIFFERENCE,
+    Fidelity,
+    equal_fidelity,
+    mean_ci,
+)
 from .load import Experiment
 
 REMEDIES = ("weight_decay", "momentum", "lr_decay", "early_stop_patience", "dropout")
@@ -36,6 +43,14 @@ MEASURES = {
     "gap": "gap",
     "epochs_to_best": "best_epoch",
 }
+# What each measure can be (its mean's interval is cut to it), and its difference.
+LEVEL_BOUNDS = {
+    "val_acc": UNIT,
+    "test_acc": UNIT,
+    "gap": UNIT_DIFFERENCE,
+    "epochs_to_best": (1.0, math.inf),
+}
+DIFF_BOUNDS = {"val_acc": UNIT_DIFFERENCE, "test_acc": UNIT_DIFFERENCE, "gap": (-2.0, 2.0)}
 BASELINE = "baseline"
 SEED = "config/seed"
 
@@ -71,7 +86,7 @@ def paired(exp: Experiment) -> pd.DataFrame:
             if column not in trials:
                 continue
             diff = group.loc[seeds, column] - base.loc[seeds, column]
-            mean, low, high = mean_ci(diff)
+            mean, low, high = mean_ci(diff, bounds=DIFF_BOUNDS.get(name))
             row[f"{name} diff"] = mean
             row[f"{name} low"] = low
             row[f"{name} high"] = high
@@ -92,8 +107,43 @@ def verdict(low: float, high: float, n: int) -> str:
     """What an interval says, in words."""
     found = detectable(low, high)
     if found is None:
-        return "one seed, no interval"
+        return f"{n} seed(s): too few for an interval, which needs {MIN_REPEATS}"
     return "beyond noise" if found else f"no detectable effect at {n} seeds"
+
+
+def headline(table: pd.DataFrame) -> str | None:
+    """The key finding about the remedies, agreeing with the table by construction: a
+    remedy is named as helping only where its validation accuracy interval lies above
+    zero; otherwise none helped, and the one that hurt most (its interval below zero)
+    is named. None without a validation accuracy difference."""
+    if "val_acc diff" not in table or table["val_acc diff"].isna().all():
+        return None
+
+    def said(remedy: Any) -> str:
+        row = table.loc[remedy]
+        diff, low, high = (100 * row[f"val_acc {k}"] for k in ("diff", "low", "high"))
+        n = int(row["n_seeds"])
+        return (
+            f"validation accuracy {diff:+.1f} pts against the baseline (95 % CI {low:+.1f} "
+            f"to {high:+.1f} over {n} seeds)"
+        )
+
+    low, high = table["val_acc low"], table["val_acc high"]
+    helped = table.index[low > 0]
+    if len(helped):
+        best = table.loc[helped, "val_acc diff"].idxmax()
+        return f"Remedy that helped most: **{best}**, {said(best)}; beyond noise."
+    if low.isna().all():
+        n = int(table["n_seeds"].max())
+        return (
+            f"No remedy can be told from noise yet: {n} seed(s) per remedy, and an "
+            f"interval needs {MIN_REPEATS}."
+        )
+    hurt = table.index[high < 0]
+    if len(hurt):
+        worst = table.loc[hurt, "val_acc diff"].idxmin()
+        return f"No remedy helped beyond noise; **{worst}** hurt: {said(worst)}."
+    return "No remedy helped or hurt beyond noise: every interval covers zero."
 
 
 def sentences(table: pd.DataFrame) -> list[str]:
@@ -126,7 +176,7 @@ def levels(exp: Experiment) -> pd.DataFrame:
         row: dict[str, Any] = {"n": len(group)}
         for name, column in MEASURES.items():
             if column in group:
-                mean, low, high = mean_ci(group[column])
+                mean, low, high = mean_ci(group[column], bounds=LEVEL_BOUNDS.get(name))
                 row[f"{name} mean"], row[f"{name} low"], row[f"{name} high"] = mean, low, high
         rows[variant] = row
     table = pd.DataFrame.from_dict(rows, orient="index")

@@ -437,18 +437,10 @@ def _remedies(exp: Experiment) -> Section | None:
 
 
 def _remedy_finding(paired: pd.DataFrame) -> list[str]:
-    """The remedy that raised validation accuracy most, with its paired interval."""
-    if "val_acc diff" not in paired or paired["val_acc diff"].isna().all():
-        return []
-    remedy = paired["val_acc diff"].idxmax()
-    row = paired.loc[remedy]
-    diff, low, high = (100 * row[f"val_acc {k}"] for k in ("diff", "low", "high"))
-    n = int(row["n_seeds"])
-    said = remedies.verdict(low, high, n)
-    return [
-        f"Remedy that helped most: **{remedy}**, validation accuracy {diff:+.1f} pts "
-        f"against the baseline (95 % CI {low:+.1f} to {high:+.1f} over {n} seeds; {said})."
-    ]
+    """The remedies' key finding (remedies.headline: only a remedy whose interval lies
+    above zero is said to help)."""
+    line = remedies.headline(paired)
+    return [line] if line else []
 
 
 def _conv(exp: Experiment) -> Section | None:

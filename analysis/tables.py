@@ -20,7 +20,7 @@ import pandas as pd
 import experiment_folder as fmt
 from experiment_folder import DIVERGED, FAILED, GROUP, INVALID, SCORED, status_counts
 
-from .fidelity import Fidelity, equal_fidelity, mean_ci
+from .fidelity import Fidelity, equal_fidelity, mean_ci, metric_bounds
 from .load import Experiment
 
 log = logging.getLogger(__name__)
@@ -180,8 +180,9 @@ def param_effects(exp: Experiment, fidelity: Fidelity | None = None) -> dict[str
             }
         )
         rows = {}
+        bounds = metric_bounds(exp, exp.metric)
         for value, group in frame.groupby("bin", observed=True, sort=True):
-            mean, low, high = mean_ci(group["metric"])
+            mean, low, high = mean_ci(group["metric"], bounds=bounds)
             scored = group["metric"].dropna()
             rows[str(value)] = {
                 "trials": len(group),

@@ -153,6 +153,49 @@ def test_remedies_paired_by_seed_find_a_known_shift_and_no_effect(tmp_path):
     assert levels.loc["helps", "val_acc low"] < levels.loc["baseline", "val_acc high"]
 
 
+@pytest.mark.parametrize(
+    ("shifts", "seeds", "headline"),
+    [
+        # one remedy helps beyond noise: it is named, with its interval
+        ({"baseline": 0.0, "helps": 0.04, "nothing": 0.0}, 5, "Remedy that helped most: **helps**"),
+        # every remedy hurts (the study of issue 25): none is said to help; the worst is named
+        (
+            {"baseline": 0.0, "heavy_dropout": -0.08, "tiny_lr": -0.05},
+            3,
+            "No remedy helped beyond noise; **heavy_dropout** hurt: validation accuracy -",
+        ),
+        ({"baseline": 0.0, "a": 0.0, "b": 0.0}, 5, "No remedy helped or hurt beyond noise"),
+        # below the repeat threshold: no interval, no claim
+        ({"baseline": 0.0, "helps": 0.2}, 2, "No remedy can be told from noise yet: 2 seed(s)"),
+    ],
+)
+def test_the_remedy_headline_agrees_with_its_table(tmp_path, shifts, seeds, headline):
+    exp = _remedy_study(tmp_path / "rem", shifts, seeds=seeds, noise=0.005)
+    paired = remedies.paired(exp)
+    line = remedies.headline(paired)
+    assert line.startswith(headline), line
+    helped = paired.index[paired["val_acc low"] > 0]
+    assert ("helped most" in line) == bool(len(helped))
+    if seeds < 3:
+        assert paired[["val_acc low", "val_acc high"]].isna().all().all()
+
+
+def test_intervals_stay_within_what_the_metric_can_be(tmp_path):
+    """Three seeds with a wide spread: the t interval on an accuracy would pass 1 and
+    its difference -1; cut to the bounds, it does not."""
+    shifts = {"baseline": 0.0, "x": -0.5}
+    exp = _remedy_study(tmp_path / "wide", shifts, seeds=3, noise=0.3)
+    levels = remedies.levels(exp)
+    assert (levels["val_acc low"] >= 0).all() and (levels["val_acc high"] <= 1).all()
+    paired = remedies.paired(exp)
+    assert (paired["val_acc low"] >= -1).all() and (paired["val_acc high"] <= 1).all()
+    from analysis.fidelity import mean_ci
+
+    assert mean_ci([0.1, 0.9, 0.95], bounds=(0.0, 1.0))[1:] == (0.0, 1.0)
+    assert mean_ci([0.1, 0.9, 0.95])[1] < 0 < 1 < mean_ci([0.1, 0.9, 0.95])[2]  # uncut
+    assert np.isnan(mean_ci([0.5, 0.6])[1])  # two values: no interval
+
+
 def test_dose_response_recovers_a_proportional_dose(tmp_path):
     shifts = {"baseline": 0.0, "wd1": 0.01, "wd2": 0.02, "wd3": 0.03}
     strengths = {"baseline": 0.0, "wd1": 1e-4, "wd2": 1e-3, "wd3": 1e-2}

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from analysis import AnalysisError, importance, load, load_many, remedies, tables, write_report
 from trainables import TRAINABLES
@@ -128,14 +127,14 @@ def test_remedies_levels_pairs_and_gap_curves(make_experiment):
     assert table.loc["baseline", "val_acc mean"] == pytest.approx(0.81)
     assert table.loc["dropout", "test_acc mean"] == pytest.approx(0.855)
     assert table.loc["all", "gap mean"] == pytest.approx(0.01)
-    half = stats.t.ppf(0.975, 1) * np.std([0.80, 0.82], ddof=1) / np.sqrt(2)
-    assert table.loc["baseline", "val_acc low"] == pytest.approx(0.81 - half)
+    # Two seeds: means, but no interval (fidelity.MIN_REPEATS is 3).
+    assert np.isnan(table.loc["baseline", "val_acc low"])
     assert table.loc["all", "epochs_to_best mean"] == 26
     assert (table["n"] == 2).all()
     paired = remedies.paired(exp)
     # dropout - baseline per seed: +0.06 and +0.06: a constant shift, a zero-width interval
     assert paired.loc["dropout", "val_acc diff"] == pytest.approx(0.06)
-    assert paired.loc["dropout", "val_acc low"] == pytest.approx(0.06)
+    assert np.isnan(paired.loc["dropout", "val_acc low"])
     assert paired.loc["dropout", "n_seeds"] == 2
     curves = remedies.gap_curves(exp)
     assert curves.loc[2, "baseline"] == pytest.approx(0.14)
