@@ -32,7 +32,12 @@ from .load import Experiment
 log = logging.getLogger(__name__)
 
 BOOTSTRAPS = 10  # fANOVA refits on resampled trials; about 0.1-1 s each
-MIN_TRIALS = 4
+# Trials that trained before fANOVA ranks parameters: its random forest splits on a
+# handful of points, and below about ten a single trial decides the ranking
+# (ARCHITECTURE.md, "What a study can tell").
+MIN_TRIALS = 10
+# Trials of each outcome before a classifier says what predicts "could not train".
+MIN_EACH = 3
 
 
 @dataclass(frozen=True)
@@ -93,11 +98,11 @@ def failure_importance(exp: Experiment) -> Importance:
     rows = exp.trials.index[failed | status.isin(SCORED)]
     params = _varying(exp, _space(exp), rows)
     n_failed, n_trained = int(failed[rows].sum()), int((~failed[rows]).sum())
-    if not params or n_failed < 2 or n_trained < 2:
+    if not params or n_failed < MIN_EACH or n_trained < MIN_EACH:
         return Importance(
             None,
             f"No classifier for what cannot train: {n_failed} trial(s) diverged or were "
-            f"invalid and {n_trained} trained (at least 2 of each are needed).",
+            f"invalid and {n_trained} trained (at least {MIN_EACH} of each are needed).",
         )
     x = _features(exp, params, rows)
     y = failed[rows].to_numpy()
@@ -186,17 +191,18 @@ def trained_importance(exp: Experiment, fidelity: Fidelity | None = None) -> Imp
     values = fidelity.values
     rows = values.index[values.notna() & np.isfinite(values.astype(float))]
     params = _varying(exp, _space(exp), rows)
-    if len(rows) < MIN_TRIALS or not params:
-        return Importance(
-            None,
-            f"No fANOVA importance: it needs at least {MIN_TRIALS} trials that trained and a "
-            f"parameter that varies among them ({len(rows)} trained).",
-        )
-    if float(values[rows].std()) == 0.0:
+    if len(rows) > 1 and params and float(values[rows].std()) == 0.0:
         return Importance(
             None,
             f"No fANOVA importance: every trial that trained scored the same {exp.metric} "
             f"({float(values[rows].iloc[0]):.4g}), so no parameter explains any variance.",
+        )
+    if len(rows) < MIN_TRIALS or not params:
+        return Importance(
+            None,
+            f"No importance ranking: {len(rows)} trial(s) trained, too few to rank "
+            f"parameters (fANOVA needs at least {MIN_TRIALS}, and a parameter that varies "
+            "among them).",
         )
     if len(params) == 1:
         only = next(iter(params))

@@ -228,10 +228,7 @@ def _divergence(exp: Experiment) -> Section | None:
     section = Section("Learning rate and divergence")
     overall = tables.boundary(points["lr"], points["diverged"])
     if overall["diverged"]:
-        section.findings.append(
-            f"Stability boundary: SGD trained up to lr = {_fmt(overall['largest_stable_lr'])} "
-            f"and diverged from lr = {_fmt(overall['smallest_diverged_lr'])} on."
-        )
+        section.findings.append(_boundary_finding(overall, bounds))
     section.text.append(
         f"{overall['diverged']} of {len(points)} trials diverged (loss, weights or gradients "
         f"reached nan/inf or passed 1e20). Largest stable lr: "
@@ -279,6 +276,39 @@ def _divergence(exp: Experiment) -> Section | None:
     return section
 
 
+def _boundary_finding(overall: dict[str, Any], bounds: pd.DataFrame) -> str:
+    """The stability headline, agreeing with the table under it: per group (momentum,
+    batch size) where the boundary is given per group; for all trials only where one lr
+    separates the stable from the diverging; else that lr alone does not decide."""
+    per_group = (
+        not bounds.empty and len(bounds) > 1 and str(bounds["group"].iloc[0]) != "all trials"
+    )
+    if per_group:
+        parts = []
+        for row in bounds.itertuples(index=False):
+            if row.diverged and row.stable:
+                parts.append(
+                    f"{row.group}: trained up to lr = {_fmt(row.largest_stable_lr)}, diverged "
+                    f"from {_fmt(row.smallest_diverged_lr)}"
+                )
+            elif row.diverged:
+                parts.append(f"{row.group}: every trial diverged")
+            else:
+                parts.append(f"{row.group}: none diverged")
+        key = str(bounds["group"].iloc[0]).split("=")[0]
+        return f"Stability boundary by {key}: " + "; ".join(parts) + "."
+    stable, bad = overall["largest_stable_lr"], overall["smallest_diverged_lr"]
+    if not stable < bad:
+        return (
+            f"No single lr separates the trials: one trained at lr = {_fmt(stable)}, one "
+            f"diverged at lr = {_fmt(bad)}; something besides lr decides divergence here."
+        )
+    return (
+        f"Stability boundary: SGD trained up to lr = {_fmt(stable)} and diverged from "
+        f"lr = {_fmt(bad)} on."
+    )
+
+
 def _fitted_map(fit: Any, section: Section) -> None:
     """The networks' fitted divergence risk: lr_50 per level, the map, the (1 + β) check."""
     from .stability_map import momentum_check
@@ -286,12 +316,20 @@ def _fitted_map(fit: Any, section: Section) -> None:
     if not fit.fitted:
         section.text.append(f"Fitted stability map: {fit.reason}.")
         return
+    from .stability_map import BOOTSTRAP
+
+    used = len(fit.boot) if fit.boot is not None else 0
+    left = "; ".join(f"{n} with {why}" for why, n in fit.dropped.items())
+    diverged = int(fit.points["diverged"].sum())
     section.text.append(
         "Fitted stability map: the probability of divergence as a logistic function of "
         f"log10(lr){''.join(', ' + f for f in fit.features[1:])}, fitted on the trials "
-        "(scikit-learn); lr_50 is the lr at 50 % risk, with a 95 % interval from "
-        f"{len(fit.boot) if fit.boot is not None else 0} bootstrap refits. About "
-        f"{100 * fit.share_diverging:.0f} % of the searched range diverges."
+        "(scikit-learn); lr_50 is the lr at 50 % risk, with a 95 % percentile interval "
+        f"from {used} of {BOOTSTRAP} bootstrap refits"
+        + (f" (left out: {left})" if left else "")
+        + f". The fit puts {100 * fit.share_diverging:.0f} % of the searched range "
+        f"above 50 % risk; {diverged} of {len(fit.points)} trials "
+        f"({100 * diverged / len(fit.points):.0f} %) diverged."
     )
     check = momentum_check(fit)
     if check:

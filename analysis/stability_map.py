@@ -23,6 +23,13 @@ NETWORKS = ("mnist_mlp", "mnist_cnn")
 MOVERS = ("momentum", "batch_size")  # searched parameters that move the boundary
 BOOTSTRAP = 200
 GRID = 60  # points per axis when measuring the share of the space that diverges
+# Trials of each outcome before a boundary is fitted; and where lr is the only input,
+# their lr ranges must overlap: with fewer, or with the two cleanly apart in lr, the
+# fit's slope comes from its penalty, not the data (ARCHITECTURE.md, "What a study can
+# tell"). The table's bracket (largest stable, smallest diverged lr) says what such a
+# study can. With momentum or batch size as inputs the fit also places the boundary
+# along them, which the bracket cannot.
+MIN_EACH = 3
 
 
 @dataclass
@@ -33,6 +40,9 @@ class StabilityMap:
     features: list[str] = field(default_factory=list)  # "log10_lr" first
     coef: np.ndarray | None = None  # intercept, then one per feature
     boot: np.ndarray | None = None  # one row of coefficients per bootstrap fit
+    # Resamples left out of ``boot``, by why: one outcome only (no fit exists), or a
+    # fit whose risk does not grow with lr (no lr_50).
+    dropped: dict[str, int] = field(default_factory=dict)
     points: pd.DataFrame = field(default_factory=pd.DataFrame)
     share_diverging: float = math.nan
 
@@ -86,10 +96,27 @@ def fit_map(trials: pd.DataFrame, spec: dict[str, Any], params: list[str]) -> St
     points = points.dropna()
     points = points[points["lr"] > 0]
     n_bad = int(points["diverged"].sum())
+    n_good = len(points) - n_bad
     if n_bad == 0:
         return StabilityMap("no fitted map: no trial diverged", points=points)
     if n_bad == len(points):
         return StabilityMap("no fitted map: every trial diverged", points=points)
+    bad_lr = points.loc[points["diverged"] == 1, "lr"]
+    good_lr = points.loc[points["diverged"] == 0, "lr"]
+    if n_bad < MIN_EACH or n_good < MIN_EACH:
+        return StabilityMap(
+            f"no fitted map: {n_bad} of {len(points)} trials diverged, too few to fit a "
+            f"boundary (a fit needs at least {MIN_EACH} diverged and {MIN_EACH} trained); "
+            f"the diverging lr: {', '.join(f'{v:.4g}' for v in sorted(bad_lr))}",
+            points=points,
+        )
+    if len(features) == 1 and bad_lr.min() > good_lr.max():
+        return StabilityMap(
+            "no fitted map: every diverging lr lies above every stable one, so the trials "
+            f"bracket the boundary (between lr {good_lr.max():.4g} and {bad_lr.min():.4g}) "
+            "and a fit would add only its penalty's guess",
+            points=points,
+        )
     if len(points) < 4 * len(features):
         return StabilityMap(
             f"no fitted map: {len(points)} trials are too few for {len(features)} parameter(s)",
@@ -101,12 +128,24 @@ def fit_map(trials: pd.DataFrame, spec: dict[str, Any], params: list[str]) -> St
         return StabilityMap("no fitted map: divergence does not grow with lr here", points=points)
     rng = np.random.default_rng(0)
     boot = []
+    dropped = {"one outcome only": 0, "risk not growing with lr": 0}
     for _ in range(BOOTSTRAP):
         pick = rng.integers(0, len(points), len(points))
         fitted = _fit(x[pick], y[pick])
-        if fitted is not None and fitted[1] > 0:
+        if fitted is None:
+            dropped["one outcome only"] += 1
+        elif fitted[1] <= 0:
+            dropped["risk not growing with lr"] += 1
+        else:
             boot.append(fitted)
-    result = StabilityMap("", features, coef, np.array(boot) if boot else None, points)
+    result = StabilityMap(
+        "",
+        features,
+        coef,
+        np.array(boot) if boot else None,
+        dropped={k: v for k, v in dropped.items() if v},
+        points=points,
+    )
     result.share_diverging = _share(result, spec)
     return result
 

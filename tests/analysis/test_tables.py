@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -451,3 +452,134 @@ def test_compare_puts_a_range_test_beside_the_sweeps_boundary(make_experiment, t
     text = (out / "report.md").read_text()
     assert "LR range test range beside sweep net" in text
     assert (out / "range_beside_sweep.png").is_file() and (out / "sweep_lr_50.csv").is_file()
+
+
+# --- what a study can tell (issue 25): each rule at, below and above its threshold -------
+
+
+def _lr_only_study(make_experiment, outcomes):
+    """mnist_mlp trials with only lr searched: ``outcomes`` is [(lr, diverged)]."""
+    trials = [
+        {
+            "trial_id": f"t{i}",
+            "status": "diverged" if bad else "completed",
+            "config/lr": lr,
+            "loss": 0.5,
+            "val_acc": 0.1 if bad else 0.9,
+        }
+        for i, (lr, bad) in enumerate(outcomes)
+    ]
+    spec = {
+        "name": "lr",
+        "trainable": "mnist_mlp",
+        "metric": "val_acc",
+        "mode": "max",
+        "space": {"lr": {"loguniform": [1e-3, 10]}},
+    }
+    return load(make_experiment(spec=spec, trials=trials))
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "fitted", "reason"),
+    [
+        # below: 2 diverged (the mlp-tour case had 1 of 8)
+        (
+            [(0.01, 0), (0.02, 0), (0.05, 0), (0.3, 1), (0.1, 0), (0.5, 1), (0.2, 0), (0.08, 0)],
+            False,
+            "2 of 8 trials diverged, too few to fit a boundary",
+        ),
+        # at: 3 and 3, overlapping in lr (0.3 trained above 0.2 diverged)
+        ([(0.01, 0), (0.05, 0), (0.3, 0), (0.2, 1), (0.5, 1), (1.0, 1)], True, ""),
+        # enough of each but cleanly apart in lr: the bracket says it all
+        (
+            [(0.01, 0), (0.05, 0), (0.1, 0), (0.2, 1), (0.5, 1), (1.0, 1)],
+            False,
+            "every diverging lr lies above every stable one",
+        ),
+    ],
+)
+def test_a_boundary_is_fitted_only_where_the_trials_carry_one(
+    make_experiment, outcomes, fitted, reason
+):
+    fit = tables.stability_map(_lr_only_study(make_experiment, outcomes))
+    assert fit.fitted is fitted
+    assert reason in fit.reason
+    if fitted:  # the bootstrap is accounted for: used and left out add up to 200
+        from analysis.stability_map import BOOTSTRAP
+
+        assert len(fit.boot) + sum(fit.dropped.values()) == BOOTSTRAP
+
+
+def test_the_report_counts_the_bootstrap_refits_it_used_and_why_it_left_others_out(
+    make_experiment, tmp_path
+):
+    outcomes = [(0.01, 0), (0.05, 0), (0.3, 0), (0.2, 1), (0.5, 1), (1.0, 1)]
+    out = write_report(_lr_only_study(make_experiment, outcomes), tmp_path / "r")
+    md = (out / "report.md").read_text()
+    assert re.search(r"from (\d+) of 200 bootstrap refits \(left out: \d+ with one outcome", md)
+    assert "3 of 6 trials (50 %) diverged" in md
+
+
+@pytest.mark.parametrize(("n", "ranked"), [(9, False), (10, True), (16, True)])
+def test_importance_is_ranked_only_from_ten_trials_that_trained(make_experiment, n, ranked):
+    rng = np.random.default_rng(3)
+    trials = []
+    for i in range(n):
+        width, lr = int(rng.choice([8, 64])), float(10 ** rng.uniform(-3, -1))
+        trials.append(
+            {
+                "trial_id": f"t{i}",
+                "status": "completed",
+                "config/width": width,
+                "config/lr": lr,
+                "val_acc": 0.5 + 0.3 * (width == 64) + rng.normal(0, 0.01),
+                "epochs": 5,
+            }
+        )
+    spec = {
+        "name": "imp",
+        "trainable": "mnist_mlp",
+        "metric": "val_acc",
+        "mode": "max",
+        "space": {"width": {"choice": [8, 64]}, "lr": {"loguniform": [1e-3, 0.1]}},
+    }
+    result = importance.trained_importance(load(make_experiment(spec=spec, trials=trials)))
+    assert (result.table is not None) is ranked
+    if not ranked:
+        assert f"{n} trial(s) trained, too few to rank parameters" in result.note
+
+
+def test_the_stability_headline_agrees_with_its_table(make_experiment, tmp_path):
+    """Two momentum levels with different limits: the headline is per momentum, never
+    'trained up to 0.6 and diverged from 0.5' across them; without groups, overlapping
+    outcomes are said to be decided by more than lr."""
+    from analysis.report import _boundary_finding
+
+    rows = [(0.1, 0.0, 0), (0.4, 0.0, 0), (0.5, 0.0, 1), (0.6, 0.9, 0), (1.2, 0.9, 1)]
+    trials = [
+        {
+            "trial_id": f"t{i}",
+            "status": "diverged" if bad else "completed",
+            "config/lr": lr,
+            "config/momentum": m,
+            "loss": 0.5,
+            "val_acc": 0.9,
+        }
+        for i, (lr, m, bad) in enumerate(rows)
+    ]
+    spec = {
+        "name": "mom",
+        "trainable": "mnist_mlp",
+        "metric": "val_acc",
+        "mode": "max",
+        "space": {"lr": {"loguniform": [1e-3, 10]}, "momentum": {"uniform": [0, 0.9]}},
+    }
+    exp = load(make_experiment(spec=spec, trials=trials))
+    points = tables.lr_points(exp)
+    overall = tables.boundary(points["lr"], points["diverged"])
+    line = _boundary_finding(overall, tables.stability_boundary(exp))
+    assert line.startswith("Stability boundary by momentum: ")
+    assert "trained up to lr = 0.4, diverged from 0.5" in line
+    assert "trained up to lr = 0.6, diverged from 1.2" in line
+    alone = _boundary_finding(overall, pd.DataFrame())
+    assert alone.startswith("No single lr separates the trials: one trained at lr = 0.6")
