@@ -44,10 +44,11 @@ def plot_lr_loss(
     points: pd.DataFrame,
     boundary_lr: float | None = None,
     intervals: pd.DataFrame | None = None,
+    floor: float | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Final loss vs lr (log x); diverged trials as red crosses pinned to the top edge;
-    the exact stable intervals (regressions) shaded."""
+    the exact stable intervals and the least-squares floor (regressions) drawn."""
     ax = _axes(ax)
     for i, (a, b) in enumerate(intervals.itertuples(index=False) if intervals is not None else []):
         ax.axvspan(
@@ -71,6 +72,8 @@ def plot_lr_loss(
             zorder=3,
         )
         ax.set_ylim(top=top)
+    if floor is not None and math.isfinite(floor) and floor > 0:
+        ax.axhline(floor, color="#2ca02c", linestyle=":", label=f"least-squares floor {floor:.3g}")
     if boundary_lr is not None and math.isfinite(boundary_lr):
         ax.axvline(
             boundary_lr,
@@ -81,8 +84,15 @@ def plot_lr_loss(
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("final training loss")
     ax.set_title("Final loss vs learning rate: where SGD blows up")
-    ax.legend(loc="best", fontsize="small")
+    _legend_below(ax)  # diverged trials sit on the top edge, where a legend would hide them
     return ax
+
+
+def _legend_below(ax: Axes) -> None:
+    """The legend under the axes, where it hides no point (markers pinned to an edge)."""
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize="small", frameon=False
+    )
 
 
 def plot_brute_force(curve: pd.DataFrame, ax: Axes | None = None) -> Axes:
@@ -435,7 +445,7 @@ def plot_stability_map(fit: Any, ax: Axes | None = None) -> Axes:
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel(mover or "")
     ax.set_title("Stability map: where training diverges")
-    ax.legend(fontsize="small")
+    _legend_below(ax)
     return ax
 
 

@@ -269,11 +269,34 @@ def _divergence(exp: Experiment) -> Section | None:
         section.tables.append(("stability_boundary", bounds.set_index("group")))
         if fit is not None:
             _fitted_map(fit, section)
+    floor = tables.loss_floor(exp)
+    if floor is not None:
+        points = points.assign(excess_loss=points["loss"] - floor["loss"])
+        section.findings.append(_floor_finding(floor, points))
+        section.text.append(
+            f"No trial can reach a loss below {_fmt(floor['loss'])}: the least-squares fit "
+            f"on this data (w = {_fmt(floor['w'])}"
+            + (f", b = {_fmt(floor['b'])}" if floor["b"] else "")
+            + "), drawn as a line; the excess_loss column gives each trial's loss above it."
+        )
     section.tables.append(("lr_vs_loss", points))
     est = overall["boundary_lr"] if overall["diverged"] and exact.empty else None
-    figure = plots.plot_lr_loss(points, est, exact if not exact.empty else None)
+    figure = plots.plot_lr_loss(
+        points, est, exact if not exact.empty else None, floor["loss"] if floor else None
+    )
     section.figures.append(("lr_vs_loss", plots.figure_of(figure)))
     return section
+
+
+def _floor_finding(floor: dict[str, Any], points: pd.DataFrame) -> str:
+    """What limits the loss: the least-squares floor, and how close the best trial came."""
+    trained = points[~points["diverged"]]
+    why = " (the outlier y = 1000 puts it there)" if floor.get("data") == "outlier" else ""
+    fit = f"w = {_fmt(floor['w'])}" + (f", b = {_fmt(floor['b'])}" if floor["b"] else "")
+    line = f"The smallest possible MSE on this data is {_fmt(floor['loss'])}, at {fit}{why}"
+    if len(trained):
+        line += f"; the best trial is {_fmt(float(trained['excess_loss'].min()))} above it"
+    return line + "."
 
 
 def _boundary_finding(overall: dict[str, Any], bounds: pd.DataFrame) -> str:

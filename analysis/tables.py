@@ -322,6 +322,23 @@ def stable_intervals(exp: Experiment) -> pd.DataFrame:
     return pd.DataFrame(intervals, columns=["stable_from", "stable_to"])
 
 
+def loss_floor(exp: Experiment) -> dict[str, Any] | None:
+    """The regressions' exact floor: the least-squares fit on the study's data and its
+    MSE, below which no trial's loss can go (trainables.stability.loss_floor); None
+    where the data vary between trials, or for other trainables."""
+    from trainables.stability import loss_floor as exact
+
+    config = _fixed_config(exp)
+    if exp.spec.get("trainable") not in EXACT or config is None:
+        return None
+    config = {k: v for k, v in config.items() if k in ("data", "data_seed", "impl")}
+    try:
+        return {**exact(str(exp.spec["trainable"]), config), "data": config.get("data", "")}
+    except (ValueError, ArithmeticError, TypeError) as exc:  # InvalidConfig is a ValueError
+        log.info("no exact loss floor for %s: %s", exp.name, exc)
+        return None
+
+
 def stability_agreement(exp: Experiment, intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each trial's outcome against the exact theory: predicted stable or not, the
     epochs an unstable lr needs to overflow from the start, the epochs it ran, and

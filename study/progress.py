@@ -155,11 +155,24 @@ class TrialLines(tune.Callback):
             self.finished_before = {
                 t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR")
             } - self.lined
+            self._count_before(trials)
         if self.bar is not None:
             self.bar.update(finished - self.bar.n)
             self.bar.set_postfix_str(self.status(trials), refresh=True)
         else:
             self._summary(trials)
+
+    def _count_before(self, trials: list[Any]) -> None:
+        """A resumed study's counts include the trials that ended before the interrupt,
+        by the status their last result (restored by Ray) gave. (A fused study's members
+        are counted as their lines come.)"""
+        for trial in trials:
+            if trial.trial_id not in self.finished_before or groups.is_group(trial.config):
+                continue
+            status = str((trial.last_result or {}).get("status") or COMPLETED)
+            if trial.status == "ERROR":
+                status = ERROR
+            self.counts[STOPPED if status == RUNNING else status] += 1
 
     def status(self, trials: list[Any]) -> str:
         running = sum(1 for t in trials if t.status == "RUNNING")

@@ -176,3 +176,26 @@ def epochs_to_overflow(
     if rho <= 1.0:
         return float("inf")
     return float(np.log(growth_to) / np.log(rho))
+
+
+def loss_floor(name: str, config: dict[str, Any] | None) -> dict[str, float]:
+    """The smallest loss regression ``name`` can reach on its config's data: the
+    least-squares fit (y = w·x for linear_w; y = w·x + b for linear_wb) and its mean
+    squared error, the trainables' ``loss``. No training reaches below it."""
+    if name == "linear_w":
+        cfg = parse_config(LinearWConfig, config, name)
+        xs, ys = (np.asarray(v, dtype=float) for v in resolve_data(cfg.data, cfg.data_seed, "seed"))
+        w = float(xs @ ys / (xs @ xs))
+        return {"w": w, "b": 0.0, "loss": float(np.mean((ys - w * xs) ** 2))}
+    if name == "linear_wb":
+        cfgb = parse_config(LinearWBConfig, config, name)
+        default = "seed" if cfgb.impl == "module" else "random"
+        xs, ys = (
+            np.asarray(v, dtype=float) for v in resolve_data(cfgb.data, cfgb.data_seed, default)
+        )
+        design = np.column_stack([xs, np.ones_like(xs)])
+        (w, b), *_ = np.linalg.lstsq(design, ys, rcond=None)
+        return {"w": float(w), "b": float(b), "loss": float(np.mean((ys - w * xs - b) ** 2))}
+    raise InvalidConfig(
+        f"loss_floor: no exact floor for {name!r}; supported: {', '.join(SUPPORTED)}"
+    )

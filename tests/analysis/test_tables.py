@@ -583,3 +583,60 @@ def test_the_stability_headline_agrees_with_its_table(make_experiment, tmp_path)
     assert "trained up to lr = 0.6, diverged from 1.2" in line
     alone = _boundary_finding(overall, pd.DataFrame())
     assert alone.startswith("No single lr separates the trials: one trained at lr = 0.6")
+
+
+def test_the_regressions_report_their_exact_least_squares_floor(make_experiment, tmp_path):
+    """lr-divergence's data hold the outlier y = 1000: no trial can go below the
+    least-squares MSE, which the report states, draws and subtracts."""
+    from trainables.model_configs import OUTLIER_DATA
+
+    x, y = (np.asarray(v, dtype=float) for v in OUTLIER_DATA)
+    w = float(x @ y / (x @ x))
+    floor = float(np.mean((y - w * x) ** 2))
+    trials = [
+        {
+            "trial_id": f"t{i}",
+            "status": "completed",
+            "config/lr": lr,
+            "config/data": "outlier",
+            "loss": floor * (1 + lr),
+            "objective": floor * (1 + lr),
+        }
+        for i, lr in enumerate((0.001, 0.01, 0.02))
+    ]
+    spec = {
+        "name": "floor",
+        "trainable": "linear_w",
+        "metric": "loss",
+        "mode": "min",
+        "config": {"data": "outlier", "epochs": 100},
+        "space": {"lr": {"loguniform": [1e-4, 0.1]}},
+    }
+    exp = load(make_experiment(spec=spec, trials=trials))
+    got = tables.loss_floor(exp)
+    assert got["w"] == pytest.approx(w) and got["loss"] == pytest.approx(floor)
+    out = write_report(exp, tmp_path / "r")
+    md = (out / "report.md").read_text()
+    key = md[md.index("## Key findings") : md.index("## Summary")]
+    assert f"The smallest possible MSE on this data is {floor:,.0f}" in key
+    assert "(the outlier y = 1000 puts it there); the best trial is " in key
+    points = pd.read_csv(out / "lr_vs_loss.csv")
+    assert points["excess_loss"].to_numpy() == pytest.approx(points["loss"] - floor)
+    # Data that vary between trials have no single floor.
+    assert (
+        tables.loss_floor(
+            load(
+                make_experiment(
+                    spec={
+                        **spec,
+                        "space": {
+                            "lr": {"loguniform": [1e-4, 0.1]},
+                            "data_seed": {"choice": [0, 1]},
+                        },
+                    },
+                    trials=trials,
+                )
+            )
+        )
+        is None
+    )

@@ -7,6 +7,7 @@ These run real studies as subprocesses, as a user would, and are marked slow
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import signal
 import subprocess
@@ -57,7 +58,9 @@ def _read_until(proc: subprocess.Popen, count: int, what: str, timeout: float) -
     return seen
 
 
-def test_sigkilled_driver_resumes_without_losing_trials_or_their_results(ray_address, tmp_path):
+def test_sigkilled_driver_resumes_without_losing_trials_or_their_results(
+    ray_address, tmp_path, caplog
+):
     spec = tmp_path / "kill.yaml"
     spec.write_text(
         yaml.safe_dump(
@@ -92,11 +95,15 @@ def test_sigkilled_driver_resumes_without_losing_trials_or_their_results(ray_add
     (state,) = folder.glob("experiment_state-*.json")
     state.write_bytes(b"")
 
-    assert resume_study(folder, report=False) == folder
+    with caplog.at_level(logging.INFO, logger="study"):
+        assert resume_study(folder, report=False) == folder
     after = pd.read_csv(folder / "trials.csv").set_index("trial_id")
     assert len(after) == 6 and after.index.is_unique
     assert (after["status"] == "completed").all()
     assert sorted(after["config/value"]) == [1, 2, 3, 4, 5, 6]
+    # The progress line counts the trials that ended before the kill too.
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
+    assert progress and "6/6 trials done, 0 running; 6 completed;" in progress[-1], progress
     for tid, last in original.items():  # finished before the kill: the original result
         assert after.loc[tid, "loss"] == last["loss"] == after.loc[tid, "config/value"] / 3
         assert after.loc[tid, "time_s"] == pytest.approx(last["time_total_s"])
