@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,33 @@ def _write_atomic(target: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+# The experiment folder a resumed study is being restored into (set by restoring()):
+# Ray restores searchers by unpickling them, with no way to pass them arguments.
+_restoring_into: Path | None = None
+
+
+@contextlib.contextmanager
+def restoring(folder: Path) -> Iterator[None]:
+    """While Ray Tune restores a study from ``folder``: its searchers rebind there
+    (optuna_search) and forget what the ledger holds as ended (variants, HarnessLimiter)."""
+    global _restoring_into
+    _restoring_into = folder
+    try:
+        yield
+    finally:
+        _restoring_into = None
+
+
+def restoring_into() -> Path | None:
+    """The folder being restored, or None outside a restore."""
+    return _restoring_into
+
+
+def ended_while_restoring() -> set[str]:
+    """While a study is restored: the trials (and fused groups) its ledger holds as
+    ended, which Ray will never report ended again (mark_finished); else none."""
+    if _restoring_into is None:
+        return set()
+    return set(read(_restoring_into)) | set(read_groups(_restoring_into))

@@ -17,19 +17,17 @@
 - **The study lives in the experiment folder** (optuna_storage.py): Optuna's journal
   file, named after the experiment, with each trial's ``trial_id``, ``status`` and
   ``reason`` as user attributes. On resume, Ray restores this searcher from its
-  pickle, which holds the journal as it was when saved; :func:`restoring` rebinds it
+  pickle, which holds the journal as it was when saved; ``ledger.restoring`` rebinds it
   to the folder's journal as it is now, and a trial the journal already ended is
   never told again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,28 +46,6 @@ CONSTRAINT = "cannot_train"  # 1.0 for invalid and diverged trials; unset (feasi
 # Proposals in a row that may be invalid before the search gives up on the space
 # (the study then ends with a one-line error, not a hang).
 MAX_INVALID_IN_ROW = 200
-# The experiment folder a resumed searcher is restored into (set by restoring()): Ray
-# restores a searcher by unpickling it, with no way to pass it arguments.
-_restoring_into: Path | None = None
-
-
-@contextlib.contextmanager
-def restoring(folder: Path) -> Iterator[None]:
-    """While Ray Tune restores a study from ``folder``, rebind its searcher there."""
-    global _restoring_into
-    _restoring_into = folder
-    try:
-        yield
-    finally:
-        _restoring_into = None
-
-
-def ended_while_restoring() -> set[str]:
-    """While a study is restored: the trials (and fused groups) its ledger holds as
-    ended, which Ray will never report ended again (ledger.mark_finished); else none."""
-    if _restoring_into is None:
-        return set()
-    return set(ledger.read(_restoring_into)) | set(ledger.read_groups(_restoring_into))
 
 
 class HarnessOptunaSearch(OptunaSearch):
@@ -159,8 +135,9 @@ class HarnessOptunaSearch(OptunaSearch):
 
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)
-        if _restoring_into is not None and self._ot_study is not None:
-            self._rebind(_restoring_into)
+        into = ledger.restoring_into()
+        if into is not None and self._ot_study is not None:
+            self._rebind(into)
 
     def _rebind(self, folder: Path) -> None:
         """Point the restored study, and its trials, at ``folder``'s journal."""
@@ -229,7 +206,7 @@ class HarnessLimiter(ConcurrencyLimiter):
         # Ray's SearchGenerator restores a wrapper by set_state (its live trials among
         # them), from the state saved with the experiment's.
         super().set_state(state)
-        ended = ended_while_restoring()
+        ended = ledger.ended_while_restoring()
         if ended:
             self.live_trials = {t for t in self.live_trials if t not in ended}
             self.num_unfinished_live_trials = len(self.live_trials)

@@ -140,7 +140,7 @@ def fit_restored(
     the searcher's state restored by Ray Tune. As fit()."""
     from ray import tune
 
-    from .optuna_search import restoring
+    from .ledger import restoring
 
     uploads = uploads or Uploads()
     path, filesystem = str(folder), None

@@ -6,7 +6,8 @@ BasicVariantGenerator counts its live trials against ``max_concurrent`` and rest
 that set from its saved state: trials that ended after the state was saved would
 hold their places for ever, and it would offer no more trials. Ray's controller then
 waits for one (600 s at a time, again and again): a resume that hung, seen in the
-SIGKILL test once in a few runs. HarnessLimiter does the same for searchers.
+SIGKILL test once in a few runs. HarnessLimiter does the same for searchers. (Here,
+not in optuna_search, so that a grid study does not import Optuna.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
-from .optuna_search import ended_while_restoring
+from .ledger import ended_while_restoring
 
 
 class HarnessVariantGenerator(BasicVariantGenerator):

@@ -276,7 +276,8 @@ def _import(module: str) -> tuple[Any, str]:
 def _by_path(path: str) -> TrainableInfo:
     """The trainable at import path ``module:function``: a decorated function's own
     info, or a plain Ray Tune function ``fn(config)`` taken as it is."""
-    from .own import INFO, ray_function
+    from .own import INFO
+    from .ray_form import ray_function
 
     module, _, attr = path.partition(":")
     if not module or not attr or not all(p.isidentifier() for p in (*module.split("."), attr)):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .common import OVERFLOW_LOSS, Checkpointer, Metrics, Report, diverged, emit
-from .config import OPEN, InvalidConfig, config_class, parse_config, settings, short
+from .config import InvalidConfig, config_class, parse_config, settings, short
 from .metrics import Metric, as_metric
 
 INFO = "__trainable__"  # the attribute a decorated function carries its TrainableInfo in
@@ -181,27 +181,3 @@ def trainable(
     setattr(run, INFO, info)
     register_own(info, fn)
     return run
-
-
-def ray_function(fn: Callable[..., Any], path: str) -> Any:
-    """The TrainableInfo of a plain Ray Tune function ``fn(config)`` that calls
-    ``ray.tune.report``: its config keys and metrics are not declared (OPEN), and run
-    alone it is called with Ray's report captured (ray_form.py)."""
-    from . import TrainableInfo
-
-    def run(config: Mapping[str, Any] | None = None, report: Report | None = None) -> Metrics:
-        from .ray_form import run_captured
-
-        values: Any = parse_config(OPEN, config, path)
-        return run_captured(fn, values, Watched(report))
-
-    return TrainableInfo(
-        path,
-        run,
-        OPEN,
-        (),
-        False,
-        (inspect.getdoc(fn) or "").split("\n")[0] or "a plain Ray Tune function",
-        kind="ray",
-        raw=fn,
-    )

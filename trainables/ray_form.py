@@ -18,10 +18,12 @@ runs: the user's function imported Ray already.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import inspect
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .common import Metrics
+from .common import Metrics, Report
+from .config import OPEN, parse_config
 from .own import StopTraining, Watched
 
 OnReport = Callable[[dict[str, Any], Any], None]  # (metrics, checkpoint or None)
@@ -81,3 +83,25 @@ def loaded_checkpoint() -> Any:
 
     live = ray_session.get_session()
     return None if live is None else live.loaded_checkpoint
+
+
+def ray_function(fn: Callable[..., Any], path: str) -> Any:
+    """The TrainableInfo of a plain Ray Tune function ``fn(config)`` that calls
+    ``ray.tune.report``: its config keys and metrics are not declared (OPEN), and run
+    alone it is called with Ray's report captured (:func:`run_captured`)."""
+    from . import TrainableInfo
+
+    def run(config: Mapping[str, Any] | None = None, report: Report | None = None) -> Metrics:
+        values: Any = parse_config(OPEN, config, path)
+        return run_captured(fn, values, Watched(report))
+
+    return TrainableInfo(
+        path,
+        run,
+        OPEN,
+        (),
+        False,
+        (inspect.getdoc(fn) or "").split("\n")[0] or "a plain Ray Tune function",
+        kind="ray",
+        raw=fn,
+    )

@@ -630,7 +630,7 @@ def test_the_restored_limiter_and_searcher_count_what_the_ledger_holds(tmp_path,
     for tid in ("a", "b", "c"):
         ledger.record(tmp_path, tid, "TERMINATED", {"loss": 1.0})
     limiter = optuna_search.HarnessLimiter.__new__(optuna_search.HarnessLimiter)
-    monkeypatch.setattr(optuna_search, "_restoring_into", tmp_path)
+    monkeypatch.setattr(ledger, "_restoring_into", tmp_path)
     limiter.set_state({"live_trials": {"a", "x"}, "num_unfinished_live_trials": 2})
     assert limiter.live_trials == {"x"} and limiter.num_unfinished_live_trials == 1
 

@@ -75,7 +75,7 @@ def test_a_restored_grid_generator_forgets_the_live_trials_the_ledger_holds_as_e
     that ended after that state was saved are marked ended in Ray's state on resume
     (mark_finished), so Ray never reports them ended: kept live, they held
     max_concurrent's places for ever and the resume hung (seen in the SIGKILL test)."""
-    from study.optuna_search import restoring
+    from study.ledger import restoring
     from study.variants import HarnessVariantGenerator
 
     saved = HarnessVariantGenerator(max_concurrent=2)
