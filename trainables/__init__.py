@@ -226,12 +226,17 @@ REGISTRY: dict[str, TrainableInfo] = {
 TRAINABLES: dict[str, Trainable] = {name: info.fn for name, info in REGISTRY.items()}
 
 
+def _put(info: TrainableInfo) -> None:
+    """Add ``info`` under its name, to the registry and to TRAINABLES (its function)."""
+    REGISTRY[info.name] = info
+    TRAINABLES[info.name] = info.fn
+
+
 def register(info: TrainableInfo) -> None:
     """Add a trainable to the registry (your own model, or a test's); names must be new."""
     if info.name in REGISTRY:
         raise InvalidConfig(f"a trainable named {info.name!r} is already registered")
-    REGISTRY[info.name] = info
-    TRAINABLES[info.name] = info.fn
+    _put(info)
 
 
 # Import paths resolved in this process: path -> its module's name, which study ships to
@@ -252,8 +257,7 @@ def register_own(info: TrainableInfo, fn: Callable[..., Any]) -> None:
         )
         if not same:
             return
-    REGISTRY[info.name] = info
-    TRAINABLES[info.name] = info.fn
+    _put(info)
 
 
 def _import(module: str) -> tuple[Any, str]:
@@ -298,8 +302,7 @@ def _by_path(path: str) -> TrainableInfo:
     if info is None:
         info = ray_function(fn, path)
     info = replace(info, name=path)
-    REGISTRY[path] = info
-    TRAINABLES[path] = info.fn
+    _put(info)
     IMPORTED[path] = module
     return info
 
