@@ -130,7 +130,13 @@ def plot_surface(surface: Surface, ax: Axes | None = None) -> Axes:
         cmap="viridis",
         norm=matplotlib.colors.LogNorm(),
     )
-    ax.figure.colorbar(filled, ax=ax, label="MSE (log scale)")
+    # Plain tick labels: with mathtext off (literal_text) log ticks would show as TeX.
+    ax.figure.colorbar(
+        filled,
+        ax=ax,
+        label="MSE (log scale)",
+        format=matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}"),
+    )
     w, b, mse = surface.minimum
     ax.scatter(
         [w],

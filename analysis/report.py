@@ -51,9 +51,11 @@ class Section:
     figures: list[tuple[str, Figure]] = field(default_factory=list)
     # Sentences with numbers for the report's "Key findings", computed with the section.
     findings: list[str] = field(default_factory=list)
+    # (label, relative href) to other pages: the course's links to each study's report.
+    links: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _fmt(value: Any) -> str:
+def fmt_value(value: Any) -> str:
     """A number as a reader wants it: 4 significant digits, thousands separated from
     10,000 on, powers of ten only for the very large or small; integers as integers."""
     if isinstance(value, bool):
@@ -74,7 +76,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, int):
         return str(value)  # counts, epochs, seeds: as they are (a seed 1,922,831,994 misleads)
     if hasattr(value, "item"):
-        return _fmt(value.item())
+        return fmt_value(value.item())
     return str(value)
 
 
@@ -94,20 +96,21 @@ def _summary(exp: Experiment) -> Section:
         f"{s['trials']} trials: {counts}.",
         f"Search: {search.get('algorithm')} (seed {search.get('seed')}); scheduler: "
         f"{scheduler.get('name')}; resources per trial: {s['resources']}.",
-        f"Wall time: {_fmt(s['wall_s'])} s; trial time in all: {_fmt(s['trial_time_s'])} s"
+        f"Wall time: {fmt_value(s['wall_s'])} s; "
+        f"trial time in all: {fmt_value(s['trial_time_s'])} s"
         f"{_in_groups(s['groups'])}."
         if s["wall_s"] is not None
-        else f"Trial time in all: {_fmt(s['trial_time_s'])} s{_in_groups(s['groups'])}.",
+        else f"Trial time in all: {fmt_value(s['trial_time_s'])} s{_in_groups(s['groups'])}.",
     ]
     findings = []
     if s["best_trial"]:
-        config = ", ".join(f"{k}={_fmt(v)}" for k, v in s["best_config"].items())
+        config = ", ".join(f"{k}={fmt_value(v)}" for k, v in s["best_config"].items())
         lines.append(
             f"Best trial **{s['best_trial']}**: {s['metric']} = "
-            f"{_fmt(s['best_value'])} with {config}."
+            f"{fmt_value(s['best_value'])} with {config}."
         )
         searched = ", ".join(
-            f"{k}={_fmt(v)}" for k, v in s["best_config"].items() if k in exp.params
+            f"{k}={fmt_value(v)}" for k, v in s["best_config"].items() if k in exp.params
         )
         if "variant" in exp.trials:
             best_row = exp.trials[exp.trials["trial_id"].astype(str) == str(s["best_trial"])]
@@ -115,7 +118,7 @@ def _summary(exp: Experiment) -> Section:
                 variant = f"variant {best_row['variant'].iloc[0]}"
                 searched = f"{variant}, {searched}" if searched else variant
         findings.append(
-            f"Best: **{s['metric']} = {_fmt(s['best_value'])}** (trial {s['best_trial']})"
+            f"Best: **{s['metric']} = {fmt_value(s['best_value'])}** (trial {s['best_trial']})"
             + (f" with {searched}." if searched else ".")
         )
     failed = {k: s["statuses"].get(k, 0) for k in FAILED}
@@ -232,15 +235,17 @@ def _divergence(exp: Experiment) -> Section | None:
     section.text.append(
         f"{overall['diverged']} of {len(points)} trials diverged (loss, weights or gradients "
         f"reached nan/inf or passed 1e20). Largest stable lr: "
-        f"{_fmt(overall['largest_stable_lr'])}; smallest diverging lr: "
-        f"{_fmt(overall['smallest_diverged_lr'])}."
+        f"{fmt_value(overall['largest_stable_lr'])}; smallest diverging lr: "
+        f"{fmt_value(overall['smallest_diverged_lr'])}."
         if overall["diverged"]
         else f"None of the {len(points)} trials diverged, up to lr = "
-        f"{_fmt(float(points['lr'].max()))}, the largest tried."
+        f"{fmt_value(float(points['lr'].max()))}, the largest tried."
     )
     exact = tables.stable_intervals(exp)
     if not exact.empty:
-        spans = ", ".join(f"{_fmt(a)} … {_fmt(b)}" for a, b in exact.itertuples(index=False))
+        spans = ", ".join(
+            f"{fmt_value(a)} … {fmt_value(b)}" for a, b in exact.itertuples(index=False)
+        )
         section.findings.append(f"Exact theory: the stable learning rates are {spans}.")
         pockets = " (more than one interval: stable pockets above the first limit)"
         section.text.append(
@@ -258,7 +263,7 @@ def _divergence(exp: Experiment) -> Section | None:
                 "theory predicts"
                 + (
                     "; the others: "
-                    + "; ".join(f"lr {_fmt(r.lr)} {r.why}" for r in differ.itertuples())
+                    + "; ".join(f"lr {fmt_value(r.lr)} {r.why}" for r in differ.itertuples())
                     + "."
                     if len(differ)
                     else "."
@@ -274,9 +279,9 @@ def _divergence(exp: Experiment) -> Section | None:
         points = points.assign(excess_loss=points["loss"] - floor["loss"])
         section.findings.append(_floor_finding(floor, points))
         section.text.append(
-            f"No trial can reach a loss below {_fmt(floor['loss'])}: the least-squares fit "
-            f"on this data (w = {_fmt(floor['w'])}"
-            + (f", b = {_fmt(floor['b'])}" if floor["b"] else "")
+            f"No trial can reach a loss below {fmt_value(floor['loss'])}: the least-squares fit "
+            f"on this data (w = {fmt_value(floor['w'])}"
+            + (f", b = {fmt_value(floor['b'])}" if floor["b"] else "")
             + "), drawn as a line; the excess_loss column gives each trial's loss above it."
         )
     section.tables.append(("lr_vs_loss", points))
@@ -292,10 +297,10 @@ def _floor_finding(floor: dict[str, Any], points: pd.DataFrame) -> str:
     """What limits the loss: the least-squares floor, and how close the best trial came."""
     trained = points[~points["diverged"]]
     why = " (the outlier y = 1000 puts it there)" if floor.get("data") == "outlier" else ""
-    fit = f"w = {_fmt(floor['w'])}" + (f", b = {_fmt(floor['b'])}" if floor["b"] else "")
-    line = f"The smallest possible MSE on this data is {_fmt(floor['loss'])}, at {fit}{why}"
+    fit = f"w = {fmt_value(floor['w'])}" + (f", b = {fmt_value(floor['b'])}" if floor["b"] else "")
+    line = f"The smallest possible MSE on this data is {fmt_value(floor['loss'])}, at {fit}{why}"
     if len(trained):
-        line += f"; the best trial is {_fmt(float(trained['excess_loss'].min()))} above it"
+        line += f"; the best trial is {fmt_value(float(trained['excess_loss'].min()))} above it"
     return line + "."
 
 
@@ -311,8 +316,8 @@ def _boundary_finding(overall: dict[str, Any], bounds: pd.DataFrame) -> str:
         for row in bounds.itertuples(index=False):
             if row.diverged and row.stable:
                 parts.append(
-                    f"{row.group}: trained up to lr = {_fmt(row.largest_stable_lr)}, diverged "
-                    f"from {_fmt(row.smallest_diverged_lr)}"
+                    f"{row.group}: trained up to lr = {fmt_value(row.largest_stable_lr)}, diverged "
+                    f"from {fmt_value(row.smallest_diverged_lr)}"
                 )
             elif row.diverged:
                 parts.append(f"{row.group}: every trial diverged")
@@ -323,12 +328,12 @@ def _boundary_finding(overall: dict[str, Any], bounds: pd.DataFrame) -> str:
     stable, bad = overall["largest_stable_lr"], overall["smallest_diverged_lr"]
     if not stable < bad:
         return (
-            f"No single lr separates the trials: one trained at lr = {_fmt(stable)}, one "
-            f"diverged at lr = {_fmt(bad)}; something besides lr decides divergence here."
+            f"No single lr separates the trials: one trained at lr = {fmt_value(stable)}, one "
+            f"diverged at lr = {fmt_value(bad)}; something besides lr decides divergence here."
         )
     return (
-        f"Stability boundary: SGD trained up to lr = {_fmt(stable)} and diverged from "
-        f"lr = {_fmt(bad)} on."
+        f"Stability boundary: SGD trained up to lr = {fmt_value(stable)} and diverged from "
+        f"lr = {fmt_value(bad)} on."
     )
 
 
@@ -385,11 +390,11 @@ def _lr_range_finding(summary: pd.DataFrame) -> str:
     for _, row in summary.iterrows():
         if row["suggested_lr"] != row["suggested_lr"]:
             continue
-        said = f"lr {_fmt(float(row['suggested_lr']))}"
+        said = f"lr {fmt_value(float(row['suggested_lr']))}"
         if "diverged_lr" in row and row["diverged_lr"] == row["diverged_lr"]:
-            said += f" (blew up from {_fmt(float(row['diverged_lr']))})"
+            said += f" (blew up from {fmt_value(float(row['diverged_lr']))})"
         if keys and len(summary) > 1:
-            said += " at " + ", ".join(f"{k}={_fmt(row[k])}" for k in keys)
+            said += " at " + ", ".join(f"{k}={fmt_value(row[k])}" for k in keys)
         parts.append(said)
     return "LR range test: suggested " + "; ".join(parts) + "."
 
@@ -403,16 +408,16 @@ def _brute_force(exp: Experiment) -> Section | None:
     if not curve.empty:
         best = curve.loc[curve["mse"].idxmin()]
         section.text.append(
-            f"Minimum MSE {_fmt(best['mse'])} at w = {_fmt(best['w'])}; "
-            f"MSE {_fmt(curve['mse'].iloc[0])} at w = {_fmt(curve['w'].iloc[0])} "
-            f"and {_fmt(curve['mse'].iloc[-1])} at w = {_fmt(curve['w'].iloc[-1])}."
+            f"Minimum MSE {fmt_value(best['mse'])} at w = {fmt_value(best['w'])}; "
+            f"MSE {fmt_value(curve['mse'].iloc[0])} at w = {fmt_value(curve['w'].iloc[0])} "
+            f"and {fmt_value(curve['mse'].iloc[-1])} at w = {fmt_value(curve['w'].iloc[-1])}."
         )
         section.tables.append(("mse_vs_w", curve))
         section.figures.append(("mse_vs_w", plots.figure_of(plots.plot_brute_force(curve))))
     if surface is not None:
         w, b, mse = surface.minimum
         section.text.append(
-            f"Loss surface minimum: MSE {_fmt(mse)} at w = {_fmt(w)}, b = {_fmt(b)}."
+            f"Loss surface minimum: MSE {fmt_value(mse)} at w = {fmt_value(w)}, b = {fmt_value(b)}."
         )
         grid = pd.DataFrame(surface.mse, index=surface.b[:, 0], columns=surface.w[0])
         section.tables.append(("loss_surface", grid.rename_axis(index="b", columns="w")))
@@ -609,7 +614,7 @@ def _md_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(md_text(str(c)) for c in frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
     rows = [
-        "| " + " | ".join(md_text(_fmt(v)) for v in row) + " |"
+        "| " + " | ".join(md_text(fmt_value(v)) for v in row) + " |"
         for row in frame.itertuples(index=False)
     ]
     return "\n".join([header, rule, *rows])
@@ -621,7 +626,7 @@ def _html_table(frame: pd.DataFrame) -> str:
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td class='{'num' if _numeric(v) else 'txt'}'>{html.escape(_fmt(v))}</td>"
+            f"<td class='{'num' if _numeric(v) else 'txt'}'>{html.escape(fmt_value(v))}</td>"
             for v in row
         )
         + "</tr>"
@@ -674,9 +679,14 @@ def write_report(exp: Experiment, out: str | Path | None = None, fmt: str = "bot
 
 
 def write_sections(
-    title: str, sections: list[Section], folder: Path, fmt: str, owned: bool = False
+    title: str,
+    sections: list[Section],
+    folder: Path,
+    fmt: str,
+    owned: bool = False,
+    md_name: str = "report.md",
 ) -> Path:
-    """Write sections as index.html (self-contained), report.md, PNGs and CSVs in ``folder``.
+    """Write sections as index.html (self-contained), ``md_name``, PNGs and CSVs in ``folder``.
 
     Everything is rendered in memory first, then published as a whole (files.publish):
     never through a link, and never leaving files of an earlier report behind."""
@@ -701,7 +711,8 @@ def write_sections(
     anchors = _anchors(sections)
     page.append(
         "<nav class='toc'><b>Contents:</b> "
-        + "".join(f"<a href='#{a}'>{html.escape(s.title)}</a>" for s, a in anchors)
+        # Spaces between the links: the only places a long contents line may wrap.
+        + " ".join(f"<a href='#{a}'>{html.escape(s.title)}</a>" for s, a in anchors)
         + "</nav>"
     )
     for section, anchor in anchors:
@@ -710,6 +721,16 @@ def write_sections(
         for text in section.text:
             md += [md_text(text, bold=True), ""]
             page.append(f"<p>{_html_text(text)}</p>")
+        if section.links:
+            md += [" · ".join(f"[{md_text(label)}]({href})" for label, href in section.links), ""]
+            page.append(
+                "<p class='links'>"
+                + " · ".join(
+                    f"<a href='{html.escape(href, quote=True)}'>{html.escape(label)}</a>"
+                    for label, href in section.links
+                )
+                + "</p>"
+            )
         figures = _drawn(section.figures)
         if figures:
             page.append("<div class='figs'>")
@@ -741,7 +762,7 @@ def write_sections(
             page.append(f"<div class='wide-table'>{_html_table(frame)}</div>")
     page.append("</body></html>")
     if fmt in ("md", "both"):
-        files["report.md"] = "\n".join(md).encode("utf-8")
+        files[md_name] = "\n".join(md).encode("utf-8")
     if fmt in ("html", "both"):
         files["index.html"] = "\n".join(page).encode("utf-8")
     publish(files, folder, owned)

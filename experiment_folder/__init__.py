@@ -34,6 +34,11 @@ LOCK_FILE = ".study.lock"  # held by the one run or resume writing the folder (s
 STATE_BACKUP_DIR = ".study-state"  # a whole copy of Ray's experiment state (study/ledger.py)
 NODES_LOG = "nodes.log"  # what Ray knew of each node lost during the study (study/nodes.py)
 REPORT_DIR = "report"  # index.html, report.md, PNGs and CSVs
+# A suite's study that failed (no trial trained, a crash): the one line saying why; the
+# suite's next studies still run, and the course page links this file.
+FAILED_FILE = "failed.txt"
+# A course suite's page (analysis/course.py): index.html, course.md, PNGs.
+COURSE_DIR = "course"
 # Ray Tune's own files in each trial folder, read when the tables must be rebuilt.
 PARAMS_FILE = "params.json"
 RESULT_FILE = "result.json"

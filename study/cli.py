@@ -18,6 +18,7 @@ from .errors import (
     Interrupted,
     NothingTrained,
     NotUploaded,
+    StudiesFailed,
     StudyError,
 )
 
@@ -244,7 +245,27 @@ def _analyze(args: argparse.Namespace) -> int:
                 print(storage.upload_report(report, remote, shown.name))
             else:
                 print(shown)
+        if analysis.is_course(copy):
+            print(_course_page(copy, args, {f.name: Path(f) for f in folders}))
     return 0
+
+
+def _course_page(suite: Path, args: argparse.Namespace, studies: dict[str, Path]) -> str:
+    """A course suite's page, beside its studies' reports (``--out``: there too); the
+    place it was written, or its URI where the suite is in storage."""
+    import analysis
+
+    from . import storage
+
+    if args.out:
+        reports = {name: Path(args.out) / name / "index.html" for name in studies}
+        page = analysis.write_course(suite, Path(args.out) / "course", args.format, reports)
+    else:
+        page = analysis.write_course(suite, None, args.format)
+    shown = page / ("course.md" if args.format == "md" else "index.html")
+    if args.out is None and storage.is_uri(args.experiment):
+        return storage.upload_report(page, storage.resolve(args.experiment), shown.name)
+    return str(shown)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -353,7 +374,12 @@ def _main(argv: Sequence[str] | None) -> int:
     except Interrupted as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (NothingTrained, DiskFull, NotUploaded) as exc:  # the run failed: not bad input
+    except (
+        NothingTrained,
+        StudiesFailed,
+        DiskFull,
+        NotUploaded,
+    ) as exc:  # the run failed: not bad input
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
     except _usage_errors() as exc:

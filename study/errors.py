@@ -29,6 +29,11 @@ class NothingTrained(StudyError):
     are written. The CLI exits 1: not bad input, a failed run."""
 
 
+class StudiesFailed(StudyError):
+    """Some studies of a suite failed; the others ran, and each failed one's folder holds
+    failed.txt. The CLI exits 1: not bad input, a failed run."""
+
+
 class Interrupted(StudyError):
     """The study stopped before every trial finished (Ctrl-C); its tables are written and
     ``study resume`` finishes it."""

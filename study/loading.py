@@ -172,6 +172,10 @@ def spec_from_raw(raw: Any, sets: Mapping[str, Any] | None, num_samples: int | N
         raise
 
 
+# A suite file's keys; ``course: true`` also writes the course page (analysis/course.py).
+SUITE_KEYS = ("suite", "name", "description", "course")
+
+
 def suite_specs(
     raw: Mapping[str, Any], sets: Mapping[str, Any] | None, num_samples: int | None
 ) -> list[Spec]:
@@ -179,11 +183,11 @@ def suite_specs(
     spec keys that replace the preset's (``config`` is merged key by key)."""
     raw = without_scratch(raw)
     parts = raw.get("suite")
-    unknown = [k for k in raw if k not in ("suite", "name", "description")]
+    unknown = [k for k in raw if k not in SUITE_KEYS]
     if unknown:
-        raise SpecError(
-            f"suite: unknown key {short(unknown[0])}; allowed: suite, name, description"
-        )
+        raise SpecError(f"suite: unknown key {short(unknown[0])}; allowed: {', '.join(SUITE_KEYS)}")
+    if not isinstance(raw.get("course", False), bool):
+        raise SpecError(f"course: must be true or false, got {short(raw['course'])}")
     if not isinstance(parts, list) or not parts:
         raise SpecError("suite: must be a non-empty list of presets or specs")
     specs = []

@@ -38,6 +38,7 @@ from . import (
     ledger,
     optuna_storage,
     records,
+    suites,
     trust,
     tuning,
 )
@@ -281,21 +282,20 @@ def run_study(
             suite = {
                 "suite": [s.to_dict() for s in specs],
                 "description": raw.get("description", ""),
+                "course": bool(raw.get("course", False)),
             }
             if mirror is not None:
                 suite["storage"] = mirror.remote.uri
             records.write_atomic(
                 folder / SUITE_FILE, yaml.safe_dump(suite, sort_keys=False).encode("utf-8")
             )
-            for spec in specs:
-                child = folder / spec.name
-                child.mkdir()
-                try:
-                    with folder_lock.hold(child):
-                        _run_one(spec, child, address, gpus_per_trial, report, mirror)
-                except Interrupted as exc:  # the suite is what resumes (its later studies too)
-                    raise Interrupted(folder, exc.unfinished) from None
-        return folder
+            return suites.run_studies(
+                folder,
+                specs,
+                lambda spec, child: _run_one(spec, child, address, gpus_per_trial, report, mirror),
+                report,
+                mirror,
+            )
     spec = spec_from_raw(raw, set, num_samples)
     if name is not None:
         spec = replace(spec, name=check_name(name))
@@ -539,19 +539,15 @@ def _resume_suite(
         log.info("nothing to resume: every study of %s finished; results in it", folder)
         _push_all(mirror)
         return folder
+
+    def step(spec: Spec, child: Path) -> None:
+        if spec.name not in started:  # interrupted before it
+            _run_one(spec, child, address, None, report, mirror)
+        elif not _finished(child):
+            _resume_one(child, *started[spec.name], report, mirror, address)
+
     with cluster.session(address):
-        for spec in specs:
-            child = folder / spec.name
-            child.mkdir(exist_ok=True)
-            try:
-                with folder_lock.hold(child):
-                    if spec.name not in started:  # interrupted before it
-                        _run_one(spec, child, address, None, report, mirror)
-                    elif not _finished(child):
-                        _resume_one(child, *started[spec.name], report, mirror, address)
-            except Interrupted as exc:
-                raise Interrupted(folder, exc.unfinished) from None
-    return folder
+        return suites.run_studies(folder, specs, step, report, mirror)
 
 
 def _finished(folder: Path) -> bool:

@@ -122,6 +122,19 @@ class LinearWBConfig:
         "not the per-trial seed (which varies only initialisation)",
     )
     seed: int = param(0, low=0, high=MAX_SEED, doc="seed for the module's initial weights")
+    reduction: str = param(
+        "sum",
+        choices=("sum", "mean"),
+        doc="the module's MSELoss reduction (the seed's 5.4: 'sum'; 'mean' divides the "
+        "gradient by the number of points); the manual impl has none",
+    )
+
+    def __post_init__(self) -> None:
+        if self.impl == "manual" and self.reduction != "sum":
+            raise InvalidConfig(
+                f"linear_wb: reduction={self.reduction!r} applies to impl: module; the manual "
+                "impl takes one squared error per sample, with nothing to reduce"
+            )
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,46 @@ class CNN(nn.Module):
         for conv in self.convs:
             x = F.relu(self.pool(conv(x)))
         return self.fc(self.dropout(x.flatten(1)))
+
+
+def measured_conv_sizes(
+    channels: list[int],
+    kernel_size: int | list[int],
+    stride: int | list[int],
+    padding: int | list[int],
+    dilation: int | list[int],
+    groups: int,
+    pool_size: int,
+) -> list[int] | str:
+    """Each Conv2d's output size (height = width) as real torch layers give it on one
+    28×28 image, stacked as :class:`CNN` stacks them (conv, then a max-pool of
+    ``pool_size``; 1 for none), built from the settings alone, without
+    :func:`trainables.conv.conv_plan`'s arithmetic: what checks that arithmetic (the
+    course's Conv2d chapter). Where torch refuses to build or run a layer, its error
+    message instead."""
+    n = len(channels)
+    ks, ss, ps, ds = (
+        v if isinstance(v, list) else [v] * n for v in (kernel_size, stride, padding, dilation)
+    )
+    x = torch.zeros(1, 1, 28, 28)
+    sizes = []
+    try:
+        with torch.no_grad():
+            for out_ch, k, s, p, d in zip(channels, ks, ss, ps, ds):
+                in_ch = int(x.shape[1])
+                conv = nn.Conv2d(
+                    in_ch,
+                    out_ch,
+                    k,
+                    stride=s,
+                    padding=p,
+                    dilation=d,
+                    groups=groups if in_ch > 1 else 1,
+                )
+                x = conv(x)
+                sizes.append(int(x.shape[-1]))
+                if pool_size > 1:
+                    x = F.max_pool2d(x, pool_size)
+    except (RuntimeError, ValueError) as exc:
+        return " ".join(str(exc).split())
+    return sizes

@@ -2,7 +2,7 @@
 
 These follow ``pytorch_learn.md`` sections 2, 5.1.2, 5.2 and 5.4 step for step
 (manual autograd with ``w.data = w.data - lr * w.grad.data``; an ``nn.Linear``
-with ``MSELoss(reduction="sum")`` and ``optim.SGD``), so a sweep over them shows
+with ``MSELoss(reduction="sum")``, or ``"mean"``, and ``optim.SGD``), so a sweep over them shows
 exactly what the seed's code does, divergence to nan/inf included.
 
 Every regression reports ``loss`` as the mean squared error over its data after
@@ -114,7 +114,7 @@ def _linear_module(cfg: LinearWBConfig, report: Report | None) -> Metrics:
     xs, ys = resolve_data(cfg.data, cfg.data_seed, "seed")
     torch.manual_seed(cfg.seed)
     model = LinearModel()
-    criterion = torch.nn.MSELoss(reduction="sum")
+    criterion = torch.nn.MSELoss(reduction=cfg.reduction)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     x_data = torch.tensor(xs).unsqueeze(1)
     y_data = torch.tensor(ys).unsqueeze(1)

@@ -8,7 +8,8 @@ training is stable exactly where the spectral radius ρ(M(lr)) is below 1:
 - ``linear_wb`` manual (per-sample, θ = (w, b), v_i = (x_i, 1)): M = Π_i (I − 2·lr·v_i v_iᵀ),
   the samples taken in the trainable's order.
 - ``linear_wb`` module (full batch, ``MSELoss(reduction="sum")``): M = I − 2·lr·Σ v_i v_iᵀ,
-  stable iff lr < 1 / λ_max(Σ v_i v_iᵀ).
+  stable iff lr < 1 / λ_max(Σ v_i v_iᵀ); with ``reduction="mean"`` the sum is divided by
+  the n points, so the limit is n times larger.
 
 ρ(M) crosses 1 only where an eigenvalue of M is +1 or −1, or where a complex pair
 has |λ|² = det M = 1. Those are roots of three polynomials in lr (det(M − I),
@@ -47,7 +48,8 @@ def _factors(name: str, config: dict[str, Any] | None) -> list[np.ndarray]:
         if cfgb.impl == "module":
             xs, _ = resolve_data(cfgb.data, cfgb.data_seed, "seed")
             vs = [np.array([float(x), 1.0]) for x in xs]
-            return [np.sum([np.outer(v, v) for v in vs], axis=0)]
+            scale = 1.0 / len(vs) if cfgb.reduction == "mean" else 1.0
+            return [scale * np.sum([np.outer(v, v) for v in vs], axis=0)]
         xs, _ = resolve_data(cfgb.data, cfgb.data_seed, "random")
         return [np.outer(v, v) for v in (np.array([float(x), 1.0]) for x in xs)]
     raise InvalidConfig(

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from analysis import load, plots, write_report
-from analysis.report import MAX_INLINE_ROWS, _fmt
+from analysis.report import MAX_INLINE_ROWS, fmt_value
 
 from .conftest import remedy_experiment, write_experiment
 
@@ -71,7 +71,7 @@ def divergence_experiment(folder, n=30):
     ],
 )
 def test_numbers_are_formatted_for_reading(value, shown):
-    assert _fmt(value) == shown
+    assert fmt_value(value) == shown
 
 
 def test_key_findings_come_first_with_numbers_and_a_table_of_contents(tmp_path):
