@@ -144,7 +144,7 @@ def _surface(exp: Experiment) -> Measured:
 
 def _sgd_w(exp: Experiment) -> Measured:
     final = _final(exp, ("w", "loss"))
-    note = _closest(final, "lr", 0.01)
+    note = _note_row(final, "lr", 0.01)
     answer = [
         "After "
         + fmt(_config(exp).get("epochs", "?"))
@@ -233,7 +233,7 @@ def _divergence(exp: Experiment) -> Measured:
 def _wb_sgd(exp: Experiment) -> Measured:
     final = _final(exp, ("w", "b", "loss"))
     floor = tables.loss_floor(exp) or {"w": math.nan, "b": math.nan}
-    note = _closest(final, "lr", 0.001)
+    note = _note_row(final, "lr", 0.001)
     epochs = fmt(_config(exp).get("epochs", "?"))
     answer = [
         f"After {epochs} epochs from (w, b) = ({fmt(_config(exp).get('w0', 1.0))}, "
@@ -301,7 +301,7 @@ def _reduction(exp: Experiment) -> Measured:
     note = final[final["reduction"] == "sum"]
     if note.empty:
         raise AnalysisError("no trial with the note's reduction='sum'")
-    row = _closest(note, "lr", 0.01)
+    row = _note_row(note, "lr", 0.01)
     w, b = float(row["w"]), float(row["b"])
     if not bool(row["diverged"]) and abs(w - 2) < NEAR and abs(b) < NEAR:
         verdict = CONFIRMED
@@ -657,12 +657,13 @@ def _final(exp: Experiment, metrics: tuple[str, ...], by_reduction: bool = False
     return frame.sort_values("lr").reset_index(drop=True)
 
 
-def _closest(frame: pd.DataFrame, column: str, value: float) -> pd.Series:
-    """The row whose ``column`` is nearest ``value`` on a log scale (the note's setting)."""
-    if frame.empty:
-        raise AnalysisError(f"no trials with a {column}")
-    distance = (np.log(frame[column].astype(float)) - math.log(value)).abs()
-    return frame.loc[distance.idxmin()]
+def _note_row(frame: pd.DataFrame, column: str, value: float) -> pd.Series:
+    """The trial at the note's setting (``column`` = ``value``); a study without it
+    cannot check the note's claim, and says so."""
+    rows = frame[np.isclose(frame[column].astype(float), value)]
+    if rows.empty:
+        raise AnalysisError(f"the note's {column} {value:g} is not among this study's trials")
+    return rows.iloc[0]
 
 
 def _curves(exp: Experiment, params: tuple[str, ...]) -> pd.DataFrame:
