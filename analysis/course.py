@@ -336,8 +336,10 @@ def _remedies(exp: Experiment) -> Measured:
     widened = list(table.index[low > 0])
     unclear = [r for r in table.index if r not in shrank and r not in widened]
     n = int(table["n_seeds"].max())
+    costly = [r for r in shrank if table.loc[r, "val_acc high"] < 0]
     parts = [
         f"{', '.join(shrank)} shrank the train-val gap beyond noise" if shrank else "",
+        f"{', '.join(costly)} at a cost in validation accuracy beyond noise" if costly else "",
         f"{', '.join(widened)} widened it" if widened else "",
         f"{', '.join(unclear)} cannot be told from noise at {n} seeds" if unclear else "",
     ]
@@ -458,7 +460,7 @@ def _conv(exp: Experiment) -> Measured:
                 ("groups", 1),
             )
         }
-        real = measured_conv_sizes(channels, pool_size=pool, **settings)
+        real = measured_conv_sizes(channels, settings, pool)
         n = len(channels)
         size, formula, simple = 28, [], []
         for k, s, p, d in zip(
@@ -734,9 +736,14 @@ def write_course(
                 chapter.study, folder / chapter.study / REPORT_DIR / "index.html"
             )
             sections.append(_chapter(folder, chapter, report, target))
-    name = folder.name
     return write_sections(
-        f"The course: {name}", sections, target, form, owned=out is None, md_name="course.md"
+        f"The study note as one course ({folder.name})",
+        sections,
+        target,
+        form,
+        owned=out is None,
+        md_name="course.md",
+        findings_title="The verdicts, chapter by chapter",
     )
 
 

@@ -10,6 +10,8 @@ from matplotlib.axes import Axes
 from .plots import DIVERGED, STABLE, _axes, plot_surface
 from .tables import Surface
 
+LOG_FLOOR = 1e-15
+
 
 def plot_meshgrid(surface: Surface, ax: Axes | None = None) -> Axes:
     """The loss surface with the meshgrid's points drawn as the note draws them
@@ -53,6 +55,8 @@ def plot_reduction(final: pd.DataFrame, limits: pd.DataFrame, ax: Axes | None = 
     for reduction, group in final.groupby("reduction", sort=False):
         colour = colours.get(reduction, "grey")
         trained = group[~group["diverged"]]
+        # An exact fit's MSE of 0 has no place on a log axis: drawn at LOG_FLOOR.
+        trained = trained.assign(loss=trained["loss"].clip(lower=LOG_FLOOR))
         ax.plot(
             trained["lr"],
             trained["loss"],
@@ -81,7 +85,7 @@ def plot_reduction(final: pd.DataFrame, limits: pd.DataFrame, ax: Axes | None = 
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("final MSE")
+    ax.set_ylabel(f"final MSE (0 drawn at {LOG_FLOOR:g})")
     ax.set_title("nn.Linear + SGD: where each reduction stops being stable")
     ax.legend(fontsize="small")
     return ax

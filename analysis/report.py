@@ -685,6 +685,7 @@ def write_sections(
     fmt: str,
     owned: bool = False,
     md_name: str = "report.md",
+    findings_title: str = "Key findings",
 ) -> Path:
     """Write sections as index.html (self-contained), ``md_name``, PNGs and CSVs in ``folder``.
 
@@ -702,9 +703,15 @@ def write_sections(
     ]
     findings = [f for section in sections for f in section.findings]
     if findings:
-        md += ["## Key findings", "", *[f"- {md_text(f, bold=True)}" for f in findings], ""]
+        md += [
+            f"## {md_text(findings_title)}",
+            "",
+            *[f"- {md_text(f, bold=True)}" for f in findings],
+        ]
+        md.append("")
         page.append(
-            "<section class='findings' id='key-findings'><h2>Key findings</h2><ul>"
+            "<section class='findings' id='key-findings'>"
+            f"<h2>{html.escape(findings_title)}</h2><ul>"
             + "".join(f"<li>{_html_text(f)}</li>" for f in findings)
             + "</ul></section>"
         )

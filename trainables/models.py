@@ -7,12 +7,14 @@ checked (impossible Conv2d settings are refused there, before any data is loaded
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv import ConvLayer
+from .conv import ConvLayer, per_layer
 
 MLP_SIZES = (784, 512, 256, 128, 64, 10)  # the seed's Net
 CLASSES = 10
@@ -84,38 +86,34 @@ class CNN(nn.Module):
 
 
 def measured_conv_sizes(
-    channels: list[int],
-    kernel_size: int | list[int],
-    stride: int | list[int],
-    padding: int | list[int],
-    dilation: int | list[int],
-    groups: int,
-    pool_size: int,
+    channels: list[int], settings: Mapping[str, Any], pool_size: int
 ) -> list[int] | str:
     """Each Conv2d's output size (height = width) as real torch layers give it on one
     28×28 image, stacked as :class:`CNN` stacks them (conv, then a max-pool of
-    ``pool_size``; 1 for none), built from the settings alone, without
-    :func:`trainables.conv.conv_plan`'s arithmetic: what checks that arithmetic (the
-    course's Conv2d chapter). Where torch refuses to build or run a layer, its error
-    message instead."""
+    ``pool_size``; 1 for none). ``settings`` holds ``kernel_size``, ``stride``,
+    ``padding``, ``dilation`` (an int, or one per layer) and ``groups``. Built from the
+    settings alone, without :func:`trainables.conv.conv_plan`'s arithmetic: what checks
+    that arithmetic (the course's Conv2d chapter). Where torch refuses to build or run a
+    layer, its error message instead."""
     n = len(channels)
-    ks, ss, ps, ds = (
-        v if isinstance(v, list) else [v] * n for v in (kernel_size, stride, padding, dilation)
-    )
-    x = torch.zeros(1, 1, 28, 28)
-    sizes = []
     try:
+        per = {
+            k: per_layer(settings[k], n, k)
+            for k in ("kernel_size", "stride", "padding", "dilation")
+        }
+        x = torch.zeros(1, 1, 28, 28)
+        sizes = []
         with torch.no_grad():
-            for out_ch, k, s, p, d in zip(channels, ks, ss, ps, ds):
+            for i, out_ch in enumerate(channels):
                 in_ch = int(x.shape[1])
                 conv = nn.Conv2d(
                     in_ch,
                     out_ch,
-                    k,
-                    stride=s,
-                    padding=p,
-                    dilation=d,
-                    groups=groups if in_ch > 1 else 1,
+                    per["kernel_size"][i],
+                    stride=per["stride"][i],
+                    padding=per["padding"][i],
+                    dilation=per["dilation"][i],
+                    groups=int(settings["groups"]) if in_ch > 1 else 1,
                 )
                 x = conv(x)
                 sizes.append(int(x.shape[-1]))

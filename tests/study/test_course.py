@@ -6,9 +6,6 @@ interrupted course. The page from hand-built folders: tests/analysis/test_course
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +19,10 @@ from analysis.course import CHAPTERS, VERDICTS
 from study import resume_study, run_study
 from study.errors import StudiesFailed
 
-from .conftest import RAY, study_env
+from .test_cli import _run_and_interrupt
 
 pytestmark = [pytest.mark.usefixtures("ray_address"), pytest.mark.slow]
 
-STUDY = str(Path(RAY).parent / "study")
 OUTLIER_X = np.array([1.0, 2.0, 3.0, 4.0, 5.0])  # the note's 5.2 data (y holds 1000)
 SEED_X = np.array([1.0, 2.0, 3.0])  # the note's 5.1 / 5.4 data
 
@@ -205,24 +201,9 @@ def test_an_interrupted_course_resumes_to_its_page(ray_address, tmp_path):
     spec = tmp_path / "course.yaml"
     spec.write_text(yaml.safe_dump(suite))
     storage = tmp_path / "st"
-    proc = subprocess.Popen(
-        [STUDY, "run", str(spec), "--storage", str(storage), "--address", ray_address],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=study_env(),
-    )
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
-    while sum(" completed " in line for line in seen) < 2 and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    code, err = _run_and_interrupt(spec, storage, ray_address)  # with --no-report
     folder = storage / "course"
-    assert proc.returncode == 130, err
+    assert code == 130, err
     assert f"continue with: study resume {folder}" in err
     assert not (folder / "course").exists()
 

@@ -176,6 +176,37 @@ def test_conv_settings_follow_the_size_formula(settings, plan_sizes, tiny):
 
 
 @pytest.mark.parametrize(
+    ("settings", "pool", "expected"),
+    [
+        ({"kernel_size": 5, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}, 2, [24, 8]),
+        ({"kernel_size": 3, "stride": 2, "padding": 2, "dilation": 2, "groups": 2}, 1, [14, 7]),
+        (
+            {"kernel_size": [7, 3], "stride": 1, "padding": 1, "dilation": 1, "groups": 5},
+            2,
+            [24, 12],
+        ),
+        ({"kernel_size": 5, "stride": 1, "padding": 0, "dilation": 1, "groups": 3}, 2, "divisible"),
+        ({"kernel_size": 13, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}, 2, "size"),
+    ],
+)
+def test_real_layers_measure_the_conv_sizes(settings, pool, expected):
+    """measured_conv_sizes (the course's check of the formula) builds torch layers from
+    the settings alone; torch's own message where it refuses them."""
+    from trainables.conv import conv_plan
+    from trainables.models import measured_conv_sizes
+
+    measured = measured_conv_sizes([10, 20], settings, pool)
+    if isinstance(expected, str):
+        assert isinstance(measured, str) and expected in measured
+        with pytest.raises(ValueError):  # the harness's arithmetic refuses it too
+            conv_plan([10, 20], *(settings[k] for k in settings), pool)
+        return
+    assert measured == expected
+    plan = conv_plan([10, 20], *(settings[k] for k in settings), pool)
+    assert [layer.size_conv for layer in plan] == measured
+
+
+@pytest.mark.parametrize(
     ("config", "fragments"),
     [
         ({"groups": 3}, ["groups=3 must divide", "conv2", "in_channels=10", "out_channels=20"]),

@@ -101,6 +101,27 @@ def test_the_module_bound_is_one_over_the_largest_eigenvalue():
     assert a == 1e-6 and b == pytest.approx(1 / max(np.linalg.eigvalsh(h)), rel=1e-8)
 
 
+@pytest.mark.parametrize(("reduction", "n"), [("sum", 1), ("mean", 3)])
+def test_the_mean_reduction_multiplies_the_limit_by_the_points(reduction, n):
+    """The note's MSELoss(reduction="sum") against "mean" (the course's 5.4 chapter): the
+    real nn.Linear trainable trains just below the exact limit and diverges just above."""
+    xs, _ = resolve_data("seed", 0, "seed")
+    h = sum(np.outer([x, 1.0], [x, 1.0]) for x in xs)
+    config = {"impl": "module", "reduction": reduction}
+    ((_, limit),) = trainables.stable_lrs("linear_wb", config, 1e-6, 10.0)
+    assert limit == pytest.approx(n / max(np.linalg.eigvalsh(h)), rel=1e-8)
+    run = trainables.TRAINABLES["linear_wb"]
+    below = run({**config, "lr": limit * 0.9, "epochs": 2000})
+    above = run({**config, "lr": limit * 1.1, "epochs": 2000})
+    assert not below["diverged"] and below["w"] == pytest.approx(2.0, abs=1e-3)
+    assert above["diverged"]
+
+
+def test_reduction_belongs_to_the_module():
+    with pytest.raises(InvalidConfig, match="reduction='mean' applies to impl: module"):
+        trainables.TRAINABLES["linear_wb"]({"reduction": "mean"})
+
+
 def test_unsupported_trainables_and_ranges_are_one_line_errors():
     with pytest.raises(InvalidConfig, match="no exact stability for 'mnist_mlp'"):
         trainables.stable_lrs("mnist_mlp", {}, 1e-4, 1.0)
