@@ -512,6 +512,12 @@ def _conv(exp: Experiment) -> Measured:
             + "; ".join(f"{n}× {w}" for w, n in counts.items())
             + f"); torch itself refuses {int((invalid['torch_refused'] != '').sum())} of them."
         )
+    settings_columns = ["channels", "kernel_size", "stride", "padding", "dilation", "groups"]
+    cannot = (
+        invalid.drop_duplicates(settings_columns)[[*settings_columns, "reason", "torch_refused"]]
+        .rename(columns={"reason": "why (the harness)", "torch_refused": "torch's own error"})
+        .reset_index(drop=True)
+    )
     mismatch = built[~built["formula_holds"]]
     if len(mismatch):
         verdict = CONTRADICTED
@@ -525,7 +531,10 @@ def _conv(exp: Experiment) -> Measured:
     else:
         verdict, reason = CONFIRMED, "the note's formula matches torch in every configuration"
     figure = plots.figure_of(course_plots.plot_conv_check(built))
-    return Measured(answer, verdict, reason, [("conv_sizes", figure)], [("conv_sizes", check)])
+    shown = [("cannot_run", cannot)] if len(cannot) else []
+    return Measured(
+        answer, verdict, reason, [("conv_sizes", figure)], [*shown, ("conv_sizes", check)]
+    )
 
 
 CHAPTERS: tuple[Chapter, ...] = (

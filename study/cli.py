@@ -28,6 +28,8 @@ from .errors import (
 log = logging.getLogger("study")
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# The run failed (exit 1), as against bad input (exit 2).
+RUN_FAILED = (NothingTrained, StudiesFailed, DiskFull, NotUploaded)
 EXIT_FAILURE = 1
 
 
@@ -234,9 +236,11 @@ def _analyze(args: argparse.Namespace) -> int:
 
     with _local(args.experiment) as copy:
         folders = _study_folders(copy)
+        written: dict[str, Path] = {}
         for folder in folders:
             out = Path(args.out) / folder.name if args.out and len(folders) > 1 else args.out
             report = analysis.write_report(analysis.load(folder), out, args.format)
+            written[folder.name] = report / "index.html"
             shown = report / ("report.md" if args.format == "md" else "index.html")
             if out is None and storage.is_uri(args.experiment):  # the report goes up there
                 remote = storage.resolve(args.experiment)
@@ -246,22 +250,20 @@ def _analyze(args: argparse.Namespace) -> int:
             else:
                 print(shown)
         if analysis.is_course(copy):
-            print(_course_page(copy, args, {f.name: Path(f) for f in folders}))
+            print(_course_page(copy, args, written))
     return 0
 
 
-def _course_page(suite: Path, args: argparse.Namespace, studies: dict[str, Path]) -> str:
-    """A course suite's page, beside its studies' reports (``--out``: there too); the
-    place it was written, or its URI where the suite is in storage."""
+def _course_page(suite: Path, args: argparse.Namespace, reports: dict[str, Path]) -> str:
+    """A course suite's page, linking its studies' reports where they were just written
+    (``--out``: the page goes there too); the place it was written, or its URI where
+    the suite is in storage."""
     import analysis
 
     from . import storage
 
-    if args.out:
-        reports = {name: Path(args.out) / name / "index.html" for name in studies}
-        page = analysis.write_course(suite, Path(args.out) / "course", args.format, reports)
-    else:
-        page = analysis.write_course(suite, None, args.format)
+    out = Path(args.out) / "course" if args.out else None
+    page = analysis.write_course(suite, out, args.format, reports)
     shown = page / ("course.md" if args.format == "md" else "index.html")
     if args.out is None and storage.is_uri(args.experiment):
         return storage.upload_report(page, storage.resolve(args.experiment), shown.name)
@@ -374,12 +376,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except Interrupted as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (
-        NothingTrained,
-        StudiesFailed,
-        DiskFull,
-        NotUploaded,
-    ) as exc:  # the run failed: not bad input
+    except RUN_FAILED as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
     except _usage_errors() as exc:

@@ -35,8 +35,8 @@ def run_studies(
     mirror: Mirror | None = None,
 ) -> Path:
     """Run ``step`` on each study's folder (created where missing, locked while it runs),
-    then write the course page of a course suite (uploaded where the suite has a storage
-    URI); StudiesFailed where any study failed."""
+    then write the course page of a course suite, and upload what the studies' own
+    uploads missed (a suite with a storage URI); StudiesFailed where any study failed."""
     for spec in specs:
         child = folder / spec.name
         child.mkdir(exist_ok=True)
@@ -55,9 +55,11 @@ def run_studies(
         else:
             with contextlib.suppress(FileNotFoundError):
                 (child / FAILED_FILE).unlink()  # a resume that finished it
-    course = report and _is_course(folder) and write_course(folder) is not None
-    if course and mirror is not None and not mirror.finish():
-        log.warning("the course page is not uploaded yet; upload it with: study sync %s", folder)
+    if report and _is_course(folder):
+        write_course(folder)
+    # What came after the last study's upload (a failed.txt, the course page) goes up too.
+    if mirror is not None and not mirror.finish():
+        log.warning("%s is not fully uploaded; upload it with: study sync %s", folder, folder)
     failed = [s.name for s in specs if (folder / s.name / FAILED_FILE).is_file()]
     if failed:
         raise StudiesFailed(

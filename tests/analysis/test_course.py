@@ -160,3 +160,21 @@ def test_a_course_is_only_a_suite_that_says_so(tmp_path):
     linked.mkdir()
     (linked / "suite.yaml").symlink_to(tmp_path / "course" / "suite.yaml")
     assert not is_course(linked)  # a link in a folder that may be hostile is not read
+
+
+def test_study_analyze_writes_the_course_page_beside_the_reports(tmp_path):
+    from cli_inprocess import run_cli
+
+    suite = _suite(tmp_path / "suite")
+    brute_force_study(suite / "ch1-brute-force")
+    out = tmp_path / "out"
+    code, printed, err = run_cli(["analyze", str(suite), "--out", str(out)])
+    assert code == 0, err
+    assert printed.splitlines()[-1] == str(out / "course" / "index.html")
+    html = (out / "course" / "index.html").read_text()
+    links = [h for h in re.findall(r"href='([^']+)'", html) if not h.startswith("#")]
+    assert links == ["../index.html", "mse_vs_w.csv"]  # one study: its report is --out
+    assert all((out / "course" / h).resolve().is_file() for h in links)
+    # Without --out, the page goes into the suite folder, beside the studies.
+    code, printed, err = run_cli(["analyze", str(suite)])
+    assert code == 0 and printed.splitlines()[-1] == str(suite / "course" / "index.html")
