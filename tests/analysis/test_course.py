@@ -24,11 +24,11 @@ def _suite(folder: Path, course: bool = True) -> Path:
     return folder
 
 
-def brute_force_study(folder: Path, shift: float = 0.0) -> Path:
+def brute_force_study(folder: Path, shift: float = 0.0, step: float = 0.1) -> Path:
     """ch1 as the preset runs it: the real loss_landscape over w = 0 … 4, MSE measured at
     ``w + shift`` (a shift moves the minimum off w = 2: a table that says otherwise)."""
     trials = []
-    for i, w in enumerate(np.round(np.arange(0.0, 4.01, 0.1), 10)):
+    for i, w in enumerate(np.round(np.arange(0.0, 4.01, step), 10)):
         loss = loss_landscape({"w": float(w) + shift, "data": "seed"})["loss"]
         trials.append(
             {
@@ -100,10 +100,15 @@ def test_a_verdict_follows_the_studys_table(tmp_path):
     wrong = _suite(tmp_path / "wrong")
     brute_force_study(wrong / "ch1-brute-force", shift=0.1)  # the minimum moves to w = 1.9
 
+    coarse = _suite(tmp_path / "coarse")
+    brute_force_study(coarse / "ch1-brute-force", step=0.3)  # 0, 0.3, … 1.8, 2.1, …: no 2
+
     assert _verdicts(write_course(right))["ch1-brute-force"] == "confirmed"
     assert _verdicts(write_course(wrong))["ch1-brute-force"] == "contradicted"
     text = (wrong / "course" / "course.md").read_text()
     assert "at w = 1.9" in text
+    assert _verdicts(write_course(coarse))["ch1-brute-force"] == "refined"
+    assert "its nearest, w = 2.1, is the minimum" in (coarse / "course" / "course.md").read_text()
 
 
 def test_divergence_chapter_states_the_exact_intervals(tmp_path):
