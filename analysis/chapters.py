@@ -361,12 +361,13 @@ def measure_mlp(exp: Experiment) -> Measured:
             f"Tuned minus the note's, paired by seed: {100 * mean:+.1f} pts of test accuracy "
             f"(95 % CI {100 * low:+.1f} to {100 * high:+.1f})."
         )
-    limit = (exp.spec.get("config") or {}).get("train_limit")
-    answer.append(
-        "The study trains on "
-        + (f"{limit:,} images" if limit else "the 3,600 training images of the bundled 5,000")
-        + ", so an epoch is far fewer SGD steps than the note's epoch over 60,000."
-    )
+    limit = _config(exp).get("train_limit")
+    if limit or _config(exp).get("dataset", "mnist5k") == "mnist5k":
+        answer.append(
+            "The study trains on "
+            + (f"{limit:,} images" if limit else "the 3,600 training images of the bundled 5,000")
+            + ", so an epoch is far fewer SGD steps than the note's epoch over 60,000."
+        )
     if float(note["test_acc"]) < LEARNS:
         verdict = CONTRADICTED
         reason = (
@@ -374,7 +375,7 @@ def measure_mlp(exp: Experiment) -> Measured:
             f"{fmt(note['test_acc'])} test accuracy; lr {fmt(tuned['lr'])}, momentum "
             f"{fmt(tuned['momentum'])} reach {fmt(tuned['test_acc'])}"
         )
-    elif is_note[settings.index == tuned.name].any():
+    elif bool(is_note[settings.index.get_loc(tuned.name)]):
         verdict, reason = CONFIRMED, "the note's settings are the best of the grid by validation"
     elif not math.isnan(low) and low > 0:
         verdict = REFINED

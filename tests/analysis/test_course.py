@@ -183,3 +183,53 @@ def test_study_analyze_writes_the_course_page_beside_the_reports(tmp_path):
     # Without --out, the page goes into the suite folder, beside the studies.
     code, printed, err = run_cli(["analyze", str(suite)])
     assert code == 0 and printed.splitlines()[-1] == str(suite / "course" / "index.html")
+
+
+def mlp_study(folder: Path, note_test: float, tuned_test: float) -> Path:
+    """ch8 in miniature: the note's (lr 0.01, momentum 0.5) and lr 0.1, three seeds each;
+    validation accuracy follows the test accuracy, with a little seed noise."""
+    trials = []
+    for lr, test in ((0.01, note_test), (0.1, tuned_test)):
+        for seed, noise in enumerate((-0.004, 0.0, 0.005)):
+            trials.append(
+                {
+                    "trial_id": f"lr{lr}-s{seed}",
+                    "status": "completed",
+                    "config/lr": lr,
+                    "config/momentum": 0.5,
+                    "config/seed": seed,
+                    "val_acc": test + noise,
+                    "test_acc": test + noise,
+                    "objective": test + noise,
+                    "epochs": 10,
+                }
+            )
+    spec = {
+        "name": folder.name,
+        "trainable": "mnist_mlp",
+        "metric": "val_acc",
+        "mode": "max",
+        "search": {"algorithm": "grid"},
+        "config": {"dataset": "mnist5k", "epochs": 10},
+        "space": {"lr": {"grid": [0.01, 0.1]}, "seed": {"grid": [0, 1, 2]}},
+    }
+    return write_experiment(folder, spec, trials)
+
+
+@pytest.mark.parametrize(
+    ("note_test", "tuned_test", "verdict"),
+    [
+        (0.85, 0.93, "refined"),  # tuned better on the test set, beyond seed noise
+        (0.93, 0.85, "confirmed"),  # the note's settings are the best by validation
+        (0.30, 0.93, "contradicted"),  # the note's settings barely learn
+    ],
+)
+def test_the_mlp_chapter_decides_by_validation_and_reports_the_test_set(
+    tmp_path, note_test, tuned_test, verdict
+):
+    suite = _suite(tmp_path / "suite")
+    mlp_study(suite / "ch8-mlp", note_test, tuned_test)
+    page = write_course(suite)
+    assert _verdicts(page)["ch8-mlp"] == verdict
+    if verdict == "refined":
+        assert "+8.0 pts of test accuracy" in (page / "course.md").read_text()
