@@ -244,6 +244,21 @@ def test_suite_parts_override_presets():
         suite_specs({"suite": [{"preset": "nope"}]}, None, None)
     with pytest.raises(SpecError, match="non-empty list"):
         suite_specs({"suite": []}, None, None)
+    with pytest.raises(SpecError, match="course: must be true or false, got 'yes'"):
+        suite_specs({"suite": [{"preset": "brute-force-w"}], "course": "yes"}, None, None)
+    with pytest.raises(SpecError, match="allowed: suite, name, description, course"):
+        suite_specs({"suite": [{"preset": "brute-force-w"}], "chapters": 9}, None, None)
+
+
+def test_the_course_presets_name_every_chapter_in_the_notes_order():
+    from analysis.course import CHAPTERS
+
+    for name in ("course", "course-quick"):
+        raw = presets.load(name)
+        assert raw["course"] is True
+        specs = suite_specs(raw, None, None)
+        assert [s.name for s in specs] == [c.study for c in CHAPTERS]
+        assert [s.trainable for s in specs] == [c.trainable for c in CHAPTERS]
 
 
 def test_existing_experiment_folders_are_never_reused(tmp_path):
