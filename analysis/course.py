@@ -196,6 +196,10 @@ def _chapter(folder: Path, chapter: Chapter, report: Path, target: Path) -> Sect
     study = folder / chapter.study
     section = Section(title)
     section.text.append(f"**The note:** {chapter.claim}")
+    if os.path.islink(study):  # a folder that may be hostile: its links are not followed
+        section.text.append(f"**Not measured:** {chapter.study} is a link, not a study folder.")
+        section.findings.append(f"§{chapter.section} {chapter.title}: **not measured**.")
+        return section
     failed = study / FAILED_FILE
     if os.path.lexists(failed):
         why = read_regular(failed, folder, []) or b""

@@ -135,6 +135,8 @@ def test_a_failed_or_missing_study_costs_only_its_chapter(tmp_path):
     failed = suite / "ch3-sgd-w"
     failed.mkdir()
     (failed / "failed.txt").write_text("no trial trained: 3 of 3 trial(s) raised an error\n")
+    elsewhere = divergence_study(tmp_path / "elsewhere")
+    (suite / "ch4-divergence").symlink_to(elsewhere, target_is_directory=True)
     spec = {"name": "ch2-loss-surface", "trainable": "mnist_mlp", "metric": "val_acc"}
     write_experiment(suite / "ch2-loss-surface", spec, [{"trial_id": "t0", "status": "completed"}])
 
@@ -146,6 +148,7 @@ def test_a_failed_or_missing_study_costs_only_its_chapter(tmp_path):
     assert "[why it failed](../ch3-sgd-w/failed.txt)" in md
     assert "Not measured:** ch2-loss-surface trains mnist_mlp, not loss_landscape" in md
     assert "Not measured:** this suite has no study ch9-conv2d" in md
+    assert "Not measured:** ch4-divergence is a link, not a study folder" in md
     # Only the measured chapter has a verdict; the others say why they have none.
     assert [s for s, v in verdicts.items() if v in VERDICTS] == ["ch1-brute-force"]
     # Every link on the page resolves; every figure is embedded and drawn.
