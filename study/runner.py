@@ -292,7 +292,9 @@ def run_study(
             return suites.run_studies(
                 folder,
                 specs,
-                lambda spec, child: _run_one(spec, child, address, gpus_per_trial, report, mirror),
+                lambda spec, child: bool(
+                    _run_one(spec, child, address, gpus_per_trial, report, mirror)
+                ),
                 report,
                 mirror,
             )
@@ -540,11 +542,14 @@ def _resume_suite(
         _push_all(mirror)
         return folder
 
-    def step(spec: Spec, child: Path) -> None:
+    def step(spec: Spec, child: Path) -> bool:
         if spec.name not in started:  # interrupted before it
             _run_one(spec, child, address, None, report, mirror)
         elif not _finished(child):
             _resume_one(child, *started[spec.name], report, mirror, address)
+        else:
+            return False  # ended before (a failed one keeps its failed.txt)
+        return True
 
     with cluster.session(address):
         return suites.run_studies(folder, specs, step, report, mirror)

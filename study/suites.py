@@ -30,11 +30,12 @@ MAX_FAILURE_CHARS = 2000
 def run_studies(
     folder: Path,
     specs: Sequence[Spec],
-    step: Callable[[Spec, Path], object],
+    step: Callable[[Spec, Path], bool],
     report: bool,
     mirror: Mirror | None = None,
 ) -> Path:
-    """Run ``step`` on each study's folder (created where missing, locked while it runs),
+    """Run ``step`` on each study's folder (created where missing, locked while it
+    runs; it says whether it ran the study, which a resume skips where it had ended),
     then write the course page of a course suite, and upload what the studies' own
     uploads missed (a suite with a storage URI); StudiesFailed where any study failed."""
     for spec in specs:
@@ -42,7 +43,7 @@ def run_studies(
         child.mkdir(exist_ok=True)
         try:
             with folder_lock.hold(child):
-                step(spec, child)
+                ran = step(spec, child)
         except Interrupted as exc:  # the suite is what resumes (its later studies too)
             raise Interrupted(folder, exc.unfinished) from None
         except DiskFull:
@@ -53,8 +54,9 @@ def run_studies(
             log.error("study %s failed: %s; the suite goes on", spec.name, line)
             records.write_atomic(child / FAILED_FILE, (line + "\n").encode("utf-8"))
         else:
-            with contextlib.suppress(FileNotFoundError):
-                (child / FAILED_FILE).unlink()  # a resume that finished it
+            if ran:  # it ended well this time (a resume that finished it)
+                with contextlib.suppress(FileNotFoundError):
+                    (child / FAILED_FILE).unlink()
     if report and _is_course(folder):
         write_course(folder)
     # What came after the last study's upload (a failed.txt, the course page) goes up too.

@@ -189,6 +189,16 @@ def test_a_failed_study_costs_only_its_chapter(tmp_path):
     assert "(../ch3-sgd-w/failed.txt)" in md
     assert _verdicts(folder / "course")["ch1-brute-force"] == "confirmed"
 
+    # A resume that finds the failed study ended leaves it failed: it runs what is
+    # unfinished (here ch1, marked interrupted), keeps failed.txt, and says so again.
+    from study import records
+
+    records.add_wall_time(folder / "ch1-brute-force", 0.0, interrupted=True)
+    with pytest.raises(StudiesFailed, match=r"\(ch3-sgd-w\)"):
+        resume_study(folder)
+    assert (folder / "ch3-sgd-w" / "failed.txt").is_file()
+    assert not records.was_interrupted(folder / "ch1-brute-force")
+
 
 def test_an_interrupted_course_resumes_to_its_page(ray_address, tmp_path):
     suite = {
