@@ -31,11 +31,11 @@ import os
 import stat
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from experiment_folder import OPTUNA_FILE, SPEC_FILE, SUITE_FILE
 
-from . import optuna_storage
+from . import interrupts, optuna_storage
 from .errors import StudyError
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,29 @@ INSTALL_HINT = "study dashboard needs optuna-dashboard: pip install 'study-harne
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # no line per request
         pass
+
+    def get_stderr(self) -> Any:
+        """Where wsgiref writes a request's traceback: the debug log, not the terminal
+        (a Ctrl-C during a request is one of them: wsgiref catches every exception)."""
+        return _DebugLog()
+
+
+class _DebugLog:
+    def write(self, text: str) -> None:
+        if text.strip():
+            log.debug("%s", text.rstrip())
+
+    def flush(self) -> None:
+        pass
+
+
+class _Server(WSGIServer):
+    def service_actions(self) -> None:
+        """Between requests: a Ctrl-C that came while a request was handled was caught
+        by wsgiref with the request's other errors, and the server went on serving
+        (CI saw `study dashboard` ignore a SIGINT). The command's handler flagged it:
+        raised here, it stops the server."""
+        interrupts.raise_if_swallowed()
 
 
 def check_journal(folder: Path) -> Path:
@@ -125,7 +148,7 @@ def serve(folder: Path, port: int = DEFAULT_PORT) -> None:
         raise StudyError(f"--port {port}: a port is 1 to 65535")
     app = make_app(folder)
     try:
-        server = make_server(HOST, port, app, handler_class=_Quiet)
+        server = make_server(HOST, port, app, server_class=_Server, handler_class=_Quiet)
     except OSError as exc:
         raise StudyError(
             f"--port {port}: cannot listen on {HOST}:{port} ({exc.strerror}); "
