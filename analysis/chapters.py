@@ -86,7 +86,7 @@ def measure_surface(exp: Experiment) -> Measured:
     if surface is None:
         raise AnalysisError("no w × b grid in this study")
     w, b, mse = surface.minimum
-    floor = _floor("linear_wb", {**_config(exp), "impl": "manual"})
+    floor = tables.data_floor("linear_wb", {**_config(exp), "impl": "manual"})
     answer = [
         f"On the {surface.w.shape[1]} × {surface.w.shape[0]} meshgrid of (w, b), the "
         f"smallest MSE is {fmt(mse)}, at w = {fmt(w)}, b = {fmt(b)}.",
@@ -502,13 +502,6 @@ def measure_conv(exp: Experiment) -> Measured:
 def _config(exp: Experiment) -> dict[str, Any]:
     config = exp.spec.get("config")
     return dict(config) if isinstance(config, dict) else {}
-
-
-def _floor(trainable: str, config: Mapping[str, Any]) -> dict[str, float]:
-    from trainables.stability import loss_floor
-
-    keep = {k: v for k, v in config.items() if k in ("data", "data_seed", "impl")}
-    return loss_floor(trainable, keep)
 
 
 def _points(exp: Experiment) -> int:

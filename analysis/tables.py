@@ -290,6 +290,7 @@ def boundary(lr: pd.Series, diverged: pd.Series) -> dict[str, Any]:
 
 EXACT = ("linear_w", "linear_wb")  # regressions with an exact theory (trainables.stable_lrs)
 OVERFLOW_GROWTH = 1e10  # the error's growth at which the loss passes the 1e20 threshold
+DATA_KEYS = ("data", "data_seed", "impl")  # the config keys that pick a regression's data
 
 
 def _fixed_config(exp: Experiment) -> dict[str, Any] | None:
@@ -322,18 +323,23 @@ def stable_intervals(exp: Experiment) -> pd.DataFrame:
     return pd.DataFrame(intervals, columns=["stable_from", "stable_to"])
 
 
-def loss_floor(exp: Experiment) -> dict[str, Any] | None:
-    """The regressions' exact floor: the least-squares fit on the study's data and its
-    MSE, below which no trial's loss can go (trainables.stability.loss_floor); None
-    where the data vary between trials, or for other trainables."""
+def data_floor(trainable: str, config: dict[str, Any]) -> dict[str, float]:
+    """The least-squares fit of ``trainable`` on the data ``config`` names, and its MSE
+    (trainables.stability.loss_floor; only the keys that pick the data are passed)."""
     from trainables.stability import loss_floor as exact
 
+    return exact(trainable, {k: v for k, v in config.items() if k in DATA_KEYS})
+
+
+def loss_floor(exp: Experiment) -> dict[str, Any] | None:
+    """The regressions' exact floor: the least-squares fit on the study's data and its
+    MSE, below which no trial's loss can go (data_floor); None where the data vary
+    between trials, or for other trainables."""
     config = _fixed_config(exp)
     if exp.spec.get("trainable") not in EXACT or config is None:
         return None
-    config = {k: v for k, v in config.items() if k in ("data", "data_seed", "impl")}
     try:
-        return {**exact(str(exp.spec["trainable"]), config), "data": config.get("data", "")}
+        return {**data_floor(str(exp.spec["trainable"]), config), "data": config.get("data", "")}
     except (ValueError, ArithmeticError, TypeError) as exc:  # InvalidConfig is a ValueError
         log.info("no exact loss floor for %s: %s", exp.name, exc)
         return None
