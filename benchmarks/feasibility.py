@@ -46,7 +46,8 @@ def _one(way: str, study: str, seed: int, storage: str) -> None:
     """Run one study in this process (the parent sets PYTHONPATH for 'before')."""
     import logging
 
-    from study import presets, run_study
+    from study import run_study
+    from study.spec import presets
 
     logging.basicConfig(level=logging.WARNING)
     spec = presets.load(study)
@@ -148,11 +149,10 @@ def _figures(study: str, run: dict[str, Any]) -> dict[str, Any]:
 
 def _skip_cost() -> dict[str, float]:
     """Time per proposal in the searcher alone (no Ray) on cnn-search's space."""
-    from study import presets
-    from study.loading import spec_from_raw
-    from study.plan import make_plan
-    from study.searchers import make_searcher
-    from study.spec import Resources
+    from study.search.registry import make_searcher
+    from study.spec import Resources, presets
+    from study.spec.loading import spec_from_raw
+    from study.spec.plan import make_plan
 
     spec = spec_from_raw(presets.load("cnn-search"), {}, 60)
     with tempfile.TemporaryDirectory() as folder:

@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 from optuna.distributions import FloatDistribution
 
-from study.optuna_storage import open_storage
+from study.records.journal import open_storage
 
 SPACE = {"lr": FloatDistribution(1e-4, 1.0, log=True)}
 SHAPES = {"lr-divergence": (20, 100), "mlp-search": (60, 20)}

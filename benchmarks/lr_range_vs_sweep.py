@@ -33,7 +33,8 @@ def main() -> None:
     import trainables
     from analysis import load, tables
     from analysis.stability_map import lr_50_at
-    from study import cluster, run_study
+    from study import run_study
+    from study.execution import cluster
 
     logging.basicConfig(level=logging.WARNING)
     rows = []

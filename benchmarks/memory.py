@@ -108,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
-    from study import cluster
+    from study.execution import cluster
 
     cluster.configure_env()
     ray.init(

@@ -48,7 +48,8 @@ def epochs_to(history: pd.DataFrame, accuracy: float) -> float:
 
 
 def run(way: str, seed: int, storage: str, sets: dict[str, Any]) -> pd.DataFrame:
-    from study import presets, run_study
+    from study import run_study
+    from study.spec import presets
 
     spec = presets.load("mlp-search")
     spec["name"] = f"{way}-{seed}"
@@ -77,7 +78,7 @@ def main() -> None:
     sets = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.optuna_set)}
     import ray
 
-    from study import cluster
+    from study.execution import cluster
 
     cluster.configure_env()
     ray.init(

@@ -106,7 +106,7 @@ def part(name: str, small: int, large: int) -> dict[str, float]:
             import ray
 
             if name == "harness":
-                from study import cluster
+                from study.execution import cluster
 
                 cluster.configure_env()
             start = time.perf_counter()

@@ -182,6 +182,15 @@ def listed_members(config: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
     }
 
 
+def is_group(result_or_config: Mapping[str, Any] | None) -> bool:
+    return bool(result_or_config) and MEMBERS in result_or_config  # type: ignore[operator]
+
+
+def ended(result: Mapping[str, Any]) -> bool:
+    """Whether a member's result is its last (it is no longer running)."""
+    return result.get("status") not in (RUNNING, None)
+
+
 def first_trial_config(values: Iterable[Any]) -> dict[str, Any] | None:
     """The config a trial reported it ran with: the first of ``values`` (its results'
     ``trial_config`` entries, in order) that is JSON text of a mapping; else None."""

@@ -14,18 +14,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import ClusterError, Interrupted, NothingTrained, SpecError, StudyError
+from study.errors import ClusterError, Interrupted, NothingTrained, SpecError, StudyError
 
 if TYPE_CHECKING:
-    from .loading import load_spec
-    from .runner import resume_study, run_study
-    from .spec import Spec
+    from study.run.resume import resume_study
+    from study.run.start import run_study
+    from study.spec.loading import load_spec
+    from study.spec.spec import Spec
 
 _LAZY = {
-    "load_spec": ".loading",
-    "resume_study": ".runner",
-    "run_study": ".runner",
-    "Spec": ".spec",
+    "load_spec": ".spec.loading",
+    "resume_study": ".run.resume",
+    "run_study": ".run.start",
+    "Spec": ".spec.spec",
 }
 
 

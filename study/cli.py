@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import (
+from study.errors import (
     DISK_FULL_ERRNOS,
     DiskFull,
     Interrupted,
@@ -172,9 +172,9 @@ def _setup_logging(debug: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from study.run.resume import stored_uri
+    from study.run.start import run_study
     from trainables import gather_assignments, parse_assignments
-
-    from .runner import run_study, stored_uri
 
     args.sets, args.spec = gather_assignments(args.sets, args.spec)
     if args.spec is None:
@@ -195,7 +195,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from .runner import resume_study, stored_uri
+    from study.run.resume import resume_study, stored_uri
 
     folder = resume_study(args.experiment, address=args.address, report=not args.no_report)
     print(stored_uri(folder) or folder)
@@ -217,7 +217,7 @@ def _study_folders(folder: Path) -> list[Path]:
 def _local(experiment: str) -> Iterator[Path]:
     """A study folder, or a fresh local copy of what a storage URI holds (Ray's
     checkpoints left out), removed afterwards."""
-    from . import storage
+    from study import storage
 
     if not storage.is_uri(experiment):
         yield Path(experiment)
@@ -231,8 +231,7 @@ def _local(experiment: str) -> Iterator[Path]:
 
 def _analyze(args: argparse.Namespace) -> int:
     import analysis
-
-    from . import storage
+    from study import storage
 
     with _local(args.experiment) as copy:
         folders = _study_folders(copy)
@@ -259,8 +258,7 @@ def _course_page(suite: Path, args: argparse.Namespace, reports: dict[str, Path]
     (``--out``: the page goes there too); the place it was written, or its URI where
     the suite is in storage."""
     import analysis
-
-    from . import storage
+    from study import storage
 
     out = Path(args.out) / "course" if args.out else None
     page = analysis.write_course(suite, out, args.format, reports)
@@ -283,7 +281,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from .dashboard import serve
+    from study.dashboard import serve
 
     with _local(args.experiment) as folder:
         serve(folder, args.port)
@@ -291,14 +289,14 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from .runner import sync_study
+    from study.run.resume import sync_study
 
     print(sync_study(args.experiment))
     return 0
 
 
 def _presets(args: argparse.Namespace) -> int:
-    from . import presets
+    from study.spec import presets
 
     for name, description in presets.describe():
         print(f"{name:15} {description}")
@@ -332,7 +330,7 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
 def _interrupted(args: argparse.Namespace) -> str:
     """The line after a Ctrl-C: where a run stood, or what a report command left."""
     if args.command in ("run", "resume"):
-        from .interrupts import hint
+        from study.interrupts import hint
 
         return hint()
     if args.command in ("analyze", "compare"):
@@ -352,7 +350,7 @@ def _arguments(args: argparse.Namespace) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """``study ARGV``: the exit status. A Ctrl-C is seen even where an import swallowed
     its KeyboardInterrupt (interrupts.sigint_guard)."""
-    from . import interrupts
+    from study import interrupts
 
     with interrupts.sigint_guard():
         return _main(argv)
@@ -369,7 +367,7 @@ def _main(argv: Sequence[str] | None) -> int:
         import trainables
 
         trainables.check_plugins()
-        from .interrupts import raise_if_swallowed
+        from study.interrupts import raise_if_swallowed
 
         raise_if_swallowed()  # a Ctrl-C while the packages above loaded
         return int(COMMANDS[args.command](args))
@@ -391,7 +389,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.debug:
             raise
         if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
-            from .interrupts import RUN
+            from study.interrupts import RUN
 
             full = DiskFull(exc.filename or "the results", RUN.suite or RUN.folder)
             print(f"error: {one_line(full)}", file=sys.stderr)

@@ -34,9 +34,9 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from experiment_folder import OPTUNA_FILE, SPEC_FILE, SUITE_FILE
-
-from . import interrupts, optuna_storage
-from .errors import StudyError
+from study import interrupts
+from study.errors import StudyError
+from study.records import journal
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
@@ -82,28 +82,28 @@ def check_journal(folder: Path) -> Path:
             f"{folder} is a suite: give one of its studies"
             + (f" ({', '.join(studies)})" if studies else " (none has an Optuna journal)")
         )
-    journal = folder / OPTUNA_FILE
+    path = folder / OPTUNA_FILE
     try:
-        mode = os.lstat(journal).st_mode
+        mode = os.lstat(path).st_mode
     except FileNotFoundError:
         raise StudyError(
             f"{folder}: no {OPTUNA_FILE}; only studies searched by Optuna keep one "
             "(random and grid studies do not)"
         ) from None
     if not stat.S_ISREG(mode):
-        raise StudyError(f"{journal}: not a regular file (a link, say); not opened")
-    return journal
+        raise StudyError(f"{path}: not a regular file (a link, say); not opened")
+    return path
 
 
 def make_app(folder: Path) -> Any:
     """optuna-dashboard's WSGI app on the folder's journal, read-only and guarded."""
-    journal = check_journal(folder)
-    optuna_storage.check(journal)  # a damaged record: one line, not a traceback later
+    path = check_journal(folder)
+    journal.check(path)  # a damaged record: one line, not a traceback later
     try:
         import optuna_dashboard
     except ImportError:
         raise StudyError(INSTALL_HINT) from None
-    return guarded(optuna_dashboard.wsgi(optuna_storage.open_storage(folder, writable=False)))
+    return guarded(optuna_dashboard.wsgi(journal.open_storage(folder, writable=False)))
 
 
 READS = ("GET", "HEAD")

@@ -7,7 +7,7 @@ ray.tune import report``) ends in ``get_session().report(metrics, checkpoint=...
 for a block:
 
 - inside a Tune trial (``study run``), on the trial's own session object, so that the
-  harness sees each report first and hands it on (study/trial.py);
+  harness sees each report first and hands it on (study/trial/solo.py);
 - outside Ray (``python -m trainables``), with a stand-in session, so that the function
   runs without Ray at all and ``tune.get_checkpoint()`` answers None.
 

@@ -281,7 +281,7 @@ def test_a_failing_section_is_left_out_with_a_note_not_the_report(tmp_path, monk
 
 def test_a_report_failure_never_fails_the_finished_study(tmp_path, monkeypatch):
     import analysis
-    from study import runner
+    from study.run import finish as runner
 
     folder = _asha_trap(tmp_path / "trap").folder
 

@@ -9,7 +9,7 @@ import optuna
 import pandas as pd
 
 from experiment_folder import OPTUNA_FILE
-from study import optuna_storage
+from study.records import journal as optuna_storage
 
 
 def load(folder: Path) -> optuna.Study:

@@ -47,7 +47,7 @@ def ray_address():
     import ray
 
     import trainables
-    from study import cluster
+    from study.execution import cluster
 
     sys.path.insert(0, str(PLUGINS))
     import harness_test_trainables  # noqa: F401  (registers "flaky" in this process too)

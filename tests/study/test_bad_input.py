@@ -25,9 +25,10 @@ from cli_inprocess import files, run_cli
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from study import cluster
-from study.runner import experiment_dir
-from study.spec import TOP_KEYS, SpecError, check_name
+from study.errors import SpecError
+from study.execution import cluster
+from study.run.start import experiment_dir
+from study.spec import TOP_KEYS, check_name
 
 REACHED_RAY = "REACHED RAY: a valid spec"
 SPEC_KEYS = [*TOP_KEYS, "suite", "preset"]  # every key a spec may have, and more

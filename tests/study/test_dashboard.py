@@ -21,7 +21,7 @@ from cli_inprocess import run_cli
 from optuna.distributions import FloatDistribution
 
 from experiment_folder import OPTUNA_FILE
-from study import optuna_storage
+from study.records import journal as optuna_storage
 
 STUDY = str(Path(sys.executable).parent / "study")
 LR = {"lr": FloatDistribution(1e-4, 1.0, log=True)}

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study import presets
-from study.loading import spec_from_raw
-from study.plan import make_plan, trial_config
-from study.spec import Resources
+from study.spec import Resources, presets
+from study.spec.loading import spec_from_raw
+from study.spec.plan import make_plan, trial_config
 from trainables import TRAINABLES
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import ray
 import yaml
 
-from study import presets
 from study.cli import _parser
+from study.spec import presets
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 # KubeRay's RayJob v1 spec fields (ray-operator/apis/ray/v1/rayjob_types.go).

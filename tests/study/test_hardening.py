@@ -13,11 +13,11 @@ from bad_inputs import alias_bomb
 from cli_inprocess import run_cli
 
 import trainables
-from study import cluster
-from study.errors import StudyError
-from study.loading import read_yaml
-from study.spec import MAX_TRIALS, SpecError, build_spec, check_name
-from study.trust import check_owned
+from study.errors import SpecError, StudyError
+from study.execution import cluster
+from study.spec import MAX_TRIALS, build_spec, check_name
+from study.spec.loading import read_yaml
+from study.storage.trust import check_owned
 from trainables import InvalidConfig, parse_assignments
 
 REACHED_RAY = "REACHED RAY"

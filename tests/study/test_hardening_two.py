@@ -28,9 +28,14 @@ from optuna.distributions import FloatDistribution
 
 import analysis
 from experiment_folder import LOCK_FILE, csv_bytes, unescape_csv
-from study import cluster, folder_lock, ledger, optuna_storage, records, runner
+from study import records
 from study.errors import DiskFull, StudyError
-from study.trust import check_owned
+from study.execution import cluster
+from study.records import journal as optuna_storage
+from study.records import ledger
+from study.run import start as runner
+from study.storage import lock as folder_lock
+from study.storage.trust import check_owned
 
 REACHED_RAY = "REACHED RAY"
 REAL_CONNECT = cluster.connect
@@ -367,7 +372,8 @@ def test_a_second_command_on_a_locked_folder_names_the_first(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from study import folder_lock\n"
+            "import sys, time; from pathlib import Path\n"
+            "from study.storage import lock as folder_lock\n"
             "with folder_lock.hold(Path(sys.argv[1])):\n"
             "    print('held', flush=True); time.sleep(60)",
             str(folder),
@@ -625,7 +631,7 @@ def test_trials_the_ledger_holds_as_ended_are_marked_ended_in_rays_state(tmp_pat
 def test_the_restored_limiter_and_searcher_count_what_the_ledger_holds(tmp_path, monkeypatch):
     from ray.tune.search import Searcher
 
-    from study import optuna_search
+    from study.search import optuna_search
 
     for tid in ("a", "b", "c"):
         ledger.record(tmp_path, tid, "TERMINATED", {"loss": 1.0})

@@ -14,7 +14,8 @@ from cli_inprocess import run_cli
 from journal_check import assert_matches_trials_csv
 
 from experiment_folder import LEDGER_FILE, OPTUNA_FILE
-from study import ledger, records
+from study import records
+from study.records import ledger
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ import pickle
 
 import pandas as pd
 
-from study import ledger
-from study.records import _original
+from study.records import ledger
+from study.records.tables import _original
 
 
 def test_the_ledger_keeps_each_trials_first_end_and_skips_cut_lines(tmp_path):
@@ -75,8 +75,8 @@ def test_a_restored_grid_generator_forgets_the_live_trials_the_ledger_holds_as_e
     that ended after that state was saved are marked ended in Ray's state on resume
     (mark_finished), so Ray never reports them ended: kept live, they held
     max_concurrent's places for ever and the resume hung (seen in the SIGKILL test)."""
-    from study.ledger import restoring
-    from study.variants import HarnessVariantGenerator
+    from study.records.ledger import restoring
+    from study.search.variants import HarnessVariantGenerator
 
     saved = HarnessVariantGenerator(max_concurrent=2)
     saved._live_trials = {"a_00000", "a_00001"}

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from study import resume_study
+from study.execution import old_paths
 
 OLD = Path(__file__).parent / "old_folders"
 # Where make_old_folders.py wrote them: Ray's state names a folder by its absolute
@@ -68,6 +69,7 @@ def _pickled_globals(name: str) -> set[tuple[str, str]]:
 def test_every_class_an_old_folder_pickled_is_found_by_its_old_path(name):
     found = _pickled_globals(name)
     assert found, "the folder pickles none of our classes: the test would check nothing"
+    old_paths.install()  # as a resume does before Ray reads its state
     assert {module for module, _ in found} >= {"study.durability", "study.progress"}
     for module, attr in found:
         # What pickle's find_class does with a global.

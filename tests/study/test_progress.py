@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from study.loading import spec_from_raw
-from study.progress import TrialLines
+from study.execution.progress import TrialLines
+from study.spec.loading import spec_from_raw
 
 SPEC = {
     "name": "p",

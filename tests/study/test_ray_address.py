@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from cli_inprocess import run_cli
 
-from study import cluster
+from study.execution import cluster
 
 JOINED = "JOINED"
 

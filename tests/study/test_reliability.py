@@ -597,7 +597,7 @@ def test_a_study_warns_when_rays_token_authentication_is_off(tmp_path, mode):
 def test_a_plugin_trainable_runs_on_a_cluster_started_without_it(ray_address, tmp_path):
     """The session's head was started without $STUDY_HARNESS_TRAINABLES and without the
     plugin's folder on its path (conftest.start_head); the driver ships both."""
-    from study.cluster import plugin_runtime_env
+    from study.execution.cluster import plugin_runtime_env
 
     with pytest.MonkeyPatch.context() as env:
         env.setenv("STUDY_HARNESS_TRAINABLES", "harness_test_trainables")

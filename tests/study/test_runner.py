@@ -11,7 +11,7 @@ import yaml
 from journal_check import assert_matches_trials_csv
 
 from study import SpecError, run_study
-from study.space import grid_range
+from study.spec.space import grid_range
 
 pytestmark = pytest.mark.usefixtures("ray_address")
 
@@ -187,7 +187,7 @@ def test_every_preset_runs_at_a_tiny_size(preset, tmp_path):
 
 
 def test_gpus_on_a_cluster_without_gpus_is_a_clear_error(tmp_path):
-    from study.cluster import ClusterError
+    from study.execution.cluster import ClusterError
 
     spec = {
         "name": "gpu",

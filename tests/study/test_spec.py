@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from study import SpecError, load_spec, presets
-from study.loading import apply_overrides, suite_specs
-from study.space import grid_range
-from study.spec import build_spec
+from study import SpecError, load_spec
+from study.spec import build_spec, presets
+from study.spec.loading import apply_overrides, suite_specs
+from study.spec.space import grid_range
 
 BASE = {
     "name": "t",
@@ -262,7 +262,7 @@ def test_the_course_presets_name_every_chapter_in_the_notes_order():
 
 
 def test_existing_experiment_folders_are_never_reused(tmp_path):
-    from study.runner import experiment_dir
+    from study.run.start import experiment_dir
 
     assert experiment_dir(tmp_path, "same") == tmp_path / "same"
     (tmp_path / "same").mkdir()
@@ -288,9 +288,9 @@ def test_missing_full_mnist_is_refused_before_ray_starts(tmp_path, monkeypatch):
 
 
 def _searcher(s, tmp_path, concurrent=3):
-    from study.plan import make_plan
-    from study.searchers import make_searcher
+    from study.search.registry import make_searcher
     from study.spec import Resources
+    from study.spec.plan import make_plan
 
     return make_searcher(s, concurrent, make_plan(s, Resources()), tmp_path)
 
@@ -322,9 +322,9 @@ def test_optuna_is_told_how_each_trial_ended(tmp_path):
 def test_invalid_proposals_never_reach_ray(tmp_path):
     """Impossible Conv2d geometries are skipped inside suggest(): each is recorded and
     told to Optuna, and only valid configs come out."""
-    from study import ledger
-    from study.plan import check_proposal, make_plan
+    from study.records import ledger
     from study.spec import Resources
+    from study.spec.plan import check_proposal, make_plan
 
     s = build_spec(
         {
@@ -361,7 +361,7 @@ def test_invalid_proposals_never_reach_ray(tmp_path):
 
 
 def test_a_space_with_nothing_valid_ends_the_search(tmp_path, monkeypatch):
-    from study import optuna_search
+    from study.search import optuna_search
 
     monkeypatch.setattr(optuna_search, "MAX_INVALID_IN_ROW", 15)
     s = build_spec(
@@ -399,7 +399,7 @@ def test_a_spec_with_nothing_to_search_runs_fixed_configs(tmp_path):
 
 
 def test_yaml_merge_keys_override_and_duplicates_are_refused(tmp_path):
-    from study.loading import read_yaml
+    from study.spec.loading import read_yaml
 
     path = tmp_path / "s.yaml"
     path.write_text("base: &b {epochs: 5, lr: 0.1}\nconfig:\n  <<: *b\n  lr: 0.2\n")

@@ -22,7 +22,8 @@ from cli_inprocess import run_cli
 
 from study import storage
 from study.errors import StudyError
-from study.runner import resume_study, run_study
+from study.run.resume import resume_study
+from study.run.start import run_study
 
 from .conftest import free_port, study_env
 

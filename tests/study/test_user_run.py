@@ -19,9 +19,11 @@ import pytest
 import yaml
 from cli_inprocess import run_cli
 
-from study import StudyError, cluster, interrupts, load_spec, resume_study, run_study, runner
-from study.budget import FirstTrialBudget
-from study.loading import apply_overrides
+from study import StudyError, interrupts, load_spec, resume_study, run_study
+from study.execution import cluster
+from study.execution.budget import FirstTrialBudget
+from study.run import finish as runner
+from study.spec.loading import apply_overrides
 
 from .conftest import PLUGINS, free_port, study_env
 
@@ -93,7 +95,7 @@ def test_ctrl_c_while_ray_starts_is_held_until_ray_is_up_then_exits_130(tmp_path
 
 
 def test_ctrl_c_before_the_first_trial_keeps_nothing(ray_address, tmp_path, monkeypatch):
-    from study import tuning
+    from study.execution import tuner as tuning
 
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
@@ -267,7 +269,7 @@ def _trial(trial_id, last, status="TERMINATED"):
 
 
 def test_lines_show_the_best_epoch_value_and_the_final_one_when_it_differs(caplog):
-    from study.progress import TrialLines
+    from study.execution.progress import TrialLines
 
     spec = load_spec({"name": "a", "trainable": "linear_w", "metric": "loss"})
     lines = TrialLines(spec, live=False)
@@ -310,8 +312,8 @@ def test_the_time_budget_starts_with_the_first_trial_and_restarts_on_resume():
 
 
 def test_trials_the_budget_ended_get_their_line_and_a_reason_without_none(caplog):
-    from study import records
-    from study.progress import TrialLines
+    from study.execution.progress import TrialLines
+    from study.records import rows as records
 
     spec = load_spec({"name": "a", "trainable": "linear_w", "metric": "loss", "time_budget_s": 5})
     lines = TrialLines(spec, live=False)
@@ -441,7 +443,7 @@ def test_x_keys_hold_anchors_and_are_not_spec_keys(tmp_path):
     suite.write_text(
         "x-tiny: &tiny {num_samples: 2}\nsuite:\n  - {preset: lr-divergence, <<: *tiny}\n"
     )
-    from study.loading import load_raw, suite_specs
+    from study.spec.loading import load_raw, suite_specs
 
     raw, _ = load_raw(suite)
     (only,) = suite_specs(raw, None, None)

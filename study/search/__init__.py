@@ -1,0 +1,11 @@
+"""What to try next: the searchers and schedulers a spec names, built for Ray Tune.
+
+- ``registry``: searchers and schedulers by name, built from a Spec;
+- ``optuna_search``: Ray's OptunaSearch, told what cannot train, and the limiter;
+- ``variants``: Ray's grid and random generator, made safe to restore;
+- ``fused``: a fused study's searcher, which groups the proposals of the spec's;
+- ``rungs``: ASHA's rungs applied inside fused groups.
+
+May import: study.spec, study.records (the ledger, the journal), experiment_folder,
+Ray Tune and Optuna.
+"""
