@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import REGRESSION_KEYS
 from .common import Metrics, is_bad
 from .config import InvalidConfig, group_key, parse_config, settings
 from .fused import GroupReport, Prune
 from .model_configs import LinearWBConfig, LinearWConfig, LossLandscapeConfig, resolve_data
+from .registry import REGRESSION_KEYS
 from .regression import linear_wb
 
 
@@ -73,92 +73,128 @@ def _manual_sgd_group(
     prune: Prune | None = None,
 ) -> dict[int, Metrics]:
     """regression._manual_sgd for every member at once (see that function)."""
-    xs, ys = data
-    alive = list(range(len(lrs)))  # member indices still training, in stack order
-    params = {n: torch.tensor(v, dtype=torch.float32, requires_grad=True) for n, v in init.items()}
-    lr = torch.tensor(lrs, dtype=torch.float32)
+    return _SgdGroup(init, forward, data, lrs, grad_names).run(epochs, report, prune)
 
-    def state(values: dict[str, list[float]], losses: list[float], grads: dict[str, list[float]]):
+
+class _SgdGroup:
+    """The members still training (``alive``: member indices, in stack order), their
+    stacked parameters and learning rates, and each member's last finite state, which
+    is what a member that diverges reports (as the solo loop does)."""
+
+    def __init__(
+        self,
+        init: dict[str, list[float]],
+        forward: Forward,
+        data: tuple[Sequence[float], Sequence[float]],
+        lrs: list[float],
+        grad_names: dict[str, str],
+    ) -> None:
+        self.forward, (self.xs, self.ys), self.grad_names = forward, data, grad_names
+        self.alive = list(range(len(lrs)))
+        self.params = {
+            n: torch.tensor(v, dtype=torch.float32, requires_grad=True) for n, v in init.items()
+        }
+        self.lr = torch.tensor(lrs, dtype=torch.float32)
+        zero = {n: [0.0] * len(self.alive) for n in grad_names}
+        self.last = self._state(self._values(), _mses(forward, self.params, self.xs, self.ys), zero)
+
+    def _values(self) -> dict[str, list[float]]:
+        return {n: p.detach().tolist() for n, p in self.params.items()}
+
+    def _state(
+        self, values: dict[str, list[float]], losses: list[float], grads: dict[str, list[float]]
+    ) -> dict[int, Metrics]:
         return {
             member: {
                 "loss": losses[row],
                 **{n: values[n][row] for n in values},
-                **{grad_names[n]: grads[n][row] for n in grad_names},
+                **{self.grad_names[n]: grads[n][row] for n in self.grad_names},
             }
-            for row, member in enumerate(alive)
+            for row, member in enumerate(self.alive)
         }
 
-    def values() -> dict[str, list[float]]:
-        return {n: p.detach().tolist() for n, p in params.items()}
+    def _keep(self, rows: list[int]) -> None:
+        """Only the members at stack ``rows`` go on."""
+        self.alive = [self.alive[r] for r in rows]
+        self.params, self.lr = _keep_rows(self.params, self.lr, rows)
 
-    zero = {n: [0.0] * len(alive) for n in grad_names}
-    last = state(values(), _mses(forward, params, xs, ys), zero)
-    final: dict[int, Metrics] = {}
-    for epoch in range(1, epochs + 1):
-        results: dict[int, Metrics] = {}
+    def run(
+        self, epochs: int, report: GroupReport | None, prune: Prune | None
+    ) -> dict[int, Metrics]:
+        final: dict[int, Metrics] = {}
+        for epoch in range(1, epochs + 1):
+            results: dict[int, Metrics] = {}
+            grads = self._samples(epoch, results)
+            if self.alive:
+                self._epoch_end(epoch, results, grads)
+            final.update(results)
+            leaving = set(prune(results)) if prune is not None and results else set()
+            if report is not None and results:
+                report(results)
+            if leaving & set(self.alive):
+                self._keep([r for r, member in enumerate(self.alive) if member not in leaving])
+            if not self.alive:
+                break
+        return final
+
+    def _samples(self, epoch: int, results: dict[int, Metrics]) -> dict[str, list[float]]:
+        """One epoch's per-sample SGD steps; a member whose loss, weights or gradient go
+        bad at a sample diverges there. The last step's gradients of those left."""
         grads: dict[str, list[float]] = {}
-        for x, y in zip(xs, ys):
-            loss = (forward(params, x) - y) ** 2
+        for x, y in zip(self.xs, self.ys):
+            loss = (self.forward(self.params, x) - y) ** 2
             loss.sum().backward()
-            grads = {n: p.grad.tolist() for n, p in params.items()}  # type: ignore[union-attr]
-            for p in params.values():
-                p.data = p.data - lr * p.grad.data  # type: ignore[union-attr]
+            grads = {n: p.grad.tolist() for n, p in self.params.items()}  # type: ignore[union-attr]
+            for p in self.params.values():
+                p.data = p.data - self.lr * p.grad.data  # type: ignore[union-attr]
                 p.grad.data.zero_()  # type: ignore[union-attr]
-            now = values()
+            now = self._values()
             losses = loss.detach().tolist()
             bad = [
                 row
-                for row in range(len(alive))
+                for row in range(len(self.alive))
                 if is_bad(losses[row], *(now[n][row] for n in now), *(grads[n][row] for n in grads))
             ]
             for row in bad:
-                member = alive[row]
-                reason = f"nan/inf/overflow at sample x={x:g}"
+                member = self.alive[row]
                 results[member] = {
-                    **last[member],
+                    **self.last[member],
                     "epoch": epoch,
                     "diverged": True,
-                    "divergence": reason,
+                    "divergence": f"nan/inf/overflow at sample x={x:g}",
                 }
             if bad:
-                rows = [r for r in range(len(alive)) if r not in bad]
-                alive = [alive[r] for r in rows]
-                if not alive:
+                rows = [r for r in range(len(self.alive)) if r not in bad]
+                if not rows:
+                    self.alive = []
                     break
-                params, lr = _keep_rows(params, lr, rows)
+                self._keep(rows)
                 grads = {n: [g[r] for r in rows] for n, g in grads.items()}
-        if alive:
-            mses = _mses(forward, params, xs, ys)
-            now = values()
-            bad_rows = [row for row, mse in enumerate(mses) if is_bad(mse)]
-            for row in bad_rows:
-                member = alive[row]
-                results[member] = {
-                    **last[member],
-                    "epoch": epoch,
-                    "diverged": True,
-                    "divergence": f"mse={mses[row]:g} after epoch {epoch}",
-                }
-            fresh = state(now, mses, grads)
-            for row, member in enumerate(alive):
-                if row not in bad_rows:
-                    last[member] = fresh[member]
-                    results[member] = {"epoch": epoch, "diverged": False, **fresh[member]}
-            if bad_rows:
-                rows = [r for r in range(len(alive)) if r not in bad_rows]
-                alive = [alive[r] for r in rows]
-                params, lr = _keep_rows(params, lr, rows)
-        final.update(results)
-        leaving = set(prune(results)) if prune is not None and results else set()
-        if report is not None and results:
-            report(results)
-        if leaving & set(alive):
-            rows = [r for r, member in enumerate(alive) if member not in leaving]
-            alive = [alive[r] for r in rows]
-            params, lr = _keep_rows(params, lr, rows)
-        if not alive:
-            break
-    return final
+        return grads
+
+    def _epoch_end(
+        self, epoch: int, results: dict[int, Metrics], grads: dict[str, list[float]]
+    ) -> None:
+        """The epoch's MSE of each member left: one that is bad diverges, the others
+        report their state."""
+        mses = _mses(self.forward, self.params, self.xs, self.ys)
+        now = self._values()
+        bad_rows = [row for row, mse in enumerate(mses) if is_bad(mse)]
+        for row in bad_rows:
+            member = self.alive[row]
+            results[member] = {
+                **self.last[member],
+                "epoch": epoch,
+                "diverged": True,
+                "divergence": f"mse={mses[row]:g} after epoch {epoch}",
+            }
+        fresh = self._state(now, mses, grads)
+        for row, member in enumerate(self.alive):
+            if row not in bad_rows:
+                self.last[member] = fresh[member]
+                results[member] = {"epoch": epoch, "diverged": False, **fresh[member]}
+        if bad_rows:
+            self._keep([r for r in range(len(self.alive)) if r not in bad_rows])
 
 
 def linear_w_group(

@@ -136,7 +136,7 @@ def trainable(
         return functools.partial(
             trainable, metrics=metrics, config=config, summary=summary, name=name
         )
-    from . import TrainableInfo, register_own  # the registry imports this module
+    from .registry import TrainableInfo, register_own
 
     label: str = name or str(getattr(fn, "__name__", "trainable"))
     facts = as_metrics(metrics)

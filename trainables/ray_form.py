@@ -89,7 +89,7 @@ def ray_function(fn: Callable[..., Any], path: str) -> Any:
     """The TrainableInfo of a plain Ray Tune function ``fn(config)`` that calls
     ``ray.tune.report``: its config keys and metrics are not declared (OPEN), and run
     alone it is called with Ray's report captured (:func:`run_captured`)."""
-    from . import TrainableInfo
+    from .registry import TrainableInfo
 
     def run(config: Mapping[str, Any] | None = None, report: Report | None = None) -> Metrics:
         values: Any = parse_config(OPEN, config, path)
