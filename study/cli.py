@@ -64,7 +64,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and Ray's logs")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for add in (_add_run, _add_resume, _add_analyze, _add_compare, _add_dashboard, _add_sync):
+        add(commands)
+    commands.add_parser("presets", help="list the presets shipped with study")
+    for sub in commands.choices.values():  # --debug after the command works too
+        sub.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+    return parser
 
+
+def _add_run(commands: Any) -> None:
     run = commands.add_parser("run", help="run a study from a YAML spec or a preset")
     run.add_argument(
         "spec",
@@ -98,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.25")
     run.add_argument("--no-report", action="store_true", help="skip the report at the end")
 
+
+def _add_resume(commands: Any) -> None:
     resume = commands.add_parser(
         "resume",
         help="continue an interrupted study",
@@ -112,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     resume.add_argument("--no-report", action="store_true", help="skip the report at the end")
 
+
+def _add_analyze(commands: Any) -> None:
     analyze = commands.add_parser("analyze", help="write the report of an experiment folder")
     analyze.add_argument(
         "experiment",
@@ -123,6 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--format", default="both", choices=("html", "md", "both"))
 
+
+def _add_compare(commands: Any) -> None:
     compare = commands.add_parser("compare", help="compare several experiment folders")
     compare.add_argument("experiments", nargs="+", metavar="EXPERIMENT_DIR_OR_URI")
     compare.add_argument(
@@ -130,6 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--format", default="both", choices=("html", "md", "both"))
 
+
+def _add_dashboard(commands: Any) -> None:
     dashboard = commands.add_parser(
         "dashboard",
         help="watch an Optuna-searched study in optuna-dashboard (127.0.0.1 only)",
@@ -143,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     dashboard.add_argument("--port", type=int, default=8080, help="default: 8080")
 
+
+def _add_sync(commands: Any) -> None:
     sync = commands.add_parser(
         "sync",
         help="upload a working folder to the storage URI its study was run with",
@@ -150,13 +170,6 @@ def _parser() -> argparse.ArgumentParser:
         "(the path 'study run --storage URI' printed) to its URI.",
     )
     sync.add_argument("experiment", metavar="EXPERIMENT_DIR")
-
-    commands.add_parser("presets", help="list the presets shipped with study")
-    for sub in commands.choices.values():  # --debug after the command works too
-        sub.add_argument(
-            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-        )
-    return parser
 
 
 def _setup_logging(debug: bool) -> None:
