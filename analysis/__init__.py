@@ -4,6 +4,10 @@
 ``load_many(folders)`` combines several with an ``experiment`` column;
 ``write_report(experiment, out, fmt)`` writes the report folder;
 ``write_course(suite_folder)`` a course suite's page. Reads files only.
+
+By stage: ``load`` (and ``files``, safe reads of untrusted folders) reads a folder;
+``tables`` computes every section's numbers; ``plots`` draws them; ``report`` writes
+a study's page, ``course`` a course suite's, ``compare`` several studies side by side.
 """
 
 from __future__ import annotations

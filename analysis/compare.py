@@ -9,9 +9,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 
-from . import plots, remedies, report, tables
+from . import plots, report, tables
 from .errors import AnalysisError
 from .load import Experiment, load
+from .tables import remedies
 
 
 def comparison_table(experiments: Sequence[Experiment]) -> pd.DataFrame:

@@ -32,7 +32,7 @@ def main() -> None:
 
     import trainables
     from analysis import load, tables
-    from analysis.stability_map import lr_50_at
+    from analysis.tables.divergence_fit import lr_50_at
     from study import run_study
     from study.execution import cluster
 

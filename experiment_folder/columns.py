@@ -40,7 +40,7 @@ CONFIG_PREFIX = "config/"  # trials.csv: each config key as the trial ran it
 BEST_PREFIX = "best/"  # trials.csv: a metric at the epoch with the best objective
 OBJECTIVE = "objective"  # the spec's metric as searchers see it: finite, never nan
 # The trial's place in its study's order of proposals, which a searcher puts in the
-# config it proposes (study/spec/plan.py derives the trial's seed from it; not a
+# config it proposes (study/specs/plan.py derives the trial's seed from it; not a
 # config key). Results and trials.csv carry it; trials.csv's rows are in its order.
 TRIAL_INDEX = "trial_index"
 # Every result a trial reports carries these besides its trainable's metrics.

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import importance, load, remedies, tables, write_report
-from analysis.fidelity import equal_fidelity
+from analysis import load, tables, write_report
+from analysis.tables import importance, remedies
+from analysis.tables.fidelity import equal_fidelity
 
 from .conftest import write_experiment
 
@@ -189,7 +190,7 @@ def test_intervals_stay_within_what_the_metric_can_be(tmp_path):
     assert (levels["val_acc low"] >= 0).all() and (levels["val_acc high"] <= 1).all()
     paired = remedies.paired(exp)
     assert (paired["val_acc low"] >= -1).all() and (paired["val_acc high"] <= 1).all()
-    from analysis.fidelity import mean_ci
+    from analysis.tables.fidelity import mean_ci
 
     assert mean_ci([0.1, 0.9, 0.95], bounds=(0.0, 1.0))[1:] == (0.0, 1.0)
     assert mean_ci([0.1, 0.9, 0.95])[1] < 0 < 1 < mean_ci([0.1, 0.9, 0.95])[2]  # uncut

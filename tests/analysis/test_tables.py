@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import AnalysisError, importance, load, load_many, remedies, tables, write_report
+from analysis import AnalysisError, load, load_many, tables, write_report
+from analysis.tables import importance, remedies
 from trainables import TRAINABLES
 
 from .conftest import remedy_experiment
@@ -387,7 +388,7 @@ def _network_study(make_experiment, rule, n=80):
 
 def test_the_fitted_map_recovers_a_known_boundary(make_experiment):
     """Trials diverge exactly where lr > 0.5 (1 + momentum): the quadratic model's law."""
-    from analysis.stability_map import lr_50_at, momentum_check
+    from analysis.tables.divergence_fit import lr_50_at, momentum_check
 
     exp = _network_study(make_experiment, lambda lr, m: lr > 0.5 * (1 + m))
     fit = tables.stability_map(exp)
@@ -407,7 +408,7 @@ def test_the_fitted_map_recovers_a_known_boundary(make_experiment):
 
 
 def test_a_momentum_that_lowers_the_limit_is_called_inconsistent(make_experiment):
-    from analysis.stability_map import momentum_check
+    from analysis.tables.divergence_fit import momentum_check
 
     exp = _network_study(make_experiment, lambda lr, m: lr > 0.5 * (1 - m))
     assert "not consistent with it" in momentum_check(tables.stability_map(exp))
@@ -505,7 +506,7 @@ def test_a_boundary_is_fitted_only_where_the_trials_carry_one(
     assert fit.fitted is fitted
     assert reason in fit.reason
     if fitted:  # the bootstrap is accounted for: used and left out add up to 200
-        from analysis.stability_map import BOOTSTRAP
+        from analysis.tables.divergence_fit import BOOTSTRAP
 
         assert len(fit.boot) + sum(fit.dropped.values()) == BOOTSTRAP
 
@@ -553,7 +554,7 @@ def test_the_stability_headline_agrees_with_its_table(make_experiment, tmp_path)
     """Two momentum levels with different limits: the headline is per momentum, never
     'trained up to 0.6 and diverged from 0.5' across them; without groups, overlapping
     outcomes are said to be decided by more than lr."""
-    from analysis.report import _boundary_finding
+    from analysis.report.stability import _boundary_finding
 
     rows = [(0.1, 0.0, 0), (0.4, 0.0, 0), (0.5, 0.0, 1), (0.6, 0.9, 0), (1.2, 0.9, 1)]
     trials = [

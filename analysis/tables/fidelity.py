@@ -28,7 +28,7 @@ from scipy import stats
 import experiment_folder as fmt
 from experiment_folder import SCORED, STOPPED
 
-from .load import Experiment
+from ..load import Experiment
 
 
 @dataclass(frozen=True)

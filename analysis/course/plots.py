@@ -1,5 +1,5 @@
-"""The course page's own figures (course.py computes what they draw; plots.py has the
-ones the course shares with the reports)."""
+"""The course page's own figures (regressions.py and networks.py compute what they
+draw; analysis/plots has the ones the course shares with the reports)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from .plots import DIVERGED, STABLE, _axes, plot_surface
-from .tables import Surface
+from ..plots import DIVERGED, STABLE, plot_surface
+from ..plots.base import axes
+from ..tables.exact import Surface
 
 LOG_FLOOR = 1e-15
 
@@ -50,7 +51,7 @@ def plot_param_curves(
 def plot_reduction(final: pd.DataFrame, limits: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Final MSE against lr for each reduction, diverged trials marked, each reduction's
     exact stability limit as a vertical line."""
-    ax = _axes(ax)
+    ax = axes(ax)
     colours = dict(zip(limits.index, (STABLE, "#ff7f0e", "#2ca02c")))
     for reduction, group in final.groupby("reduction", sort=False):
         colour = colours.get(reduction, "grey")
@@ -94,7 +95,7 @@ def plot_reduction(final: pd.DataFrame, limits: pd.DataFrame, ax: Axes | None = 
 def plot_settings(frame: pd.DataFrame, note: tuple[float, float], ax: Axes | None = None) -> Axes:
     """Mean test accuracy (with each seed as a dot) per (lr, momentum), the note's
     setting marked."""
-    ax = _axes(ax, (7, 4.2))
+    ax = axes(ax, (7, 4.2))
     settings = sorted({(float(a), float(b)) for a, b in zip(frame["lr"], frame["momentum"])})
     for x, (lr, momentum) in enumerate(settings):
         rows = frame[np.isclose(frame["lr"], lr) & np.isclose(frame["momentum"], momentum)]
@@ -116,7 +117,7 @@ def plot_settings(frame: pd.DataFrame, note: tuple[float, float], ax: Axes | Non
 def plot_conv_check(check: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Each Conv2d's output size as the formula and the note's in − k + 1 give it,
     against the size real torch layers produced: the formula on the diagonal."""
-    ax = _axes(ax)
+    ax = axes(ax)
     measured, formula, simple = [], [], []
     for row in check.itertuples():
         real = eval_list(row.measured)

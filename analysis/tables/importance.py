@@ -26,8 +26,8 @@ import pandas as pd
 
 from experiment_folder import FAILED, SCORED
 
+from ..load import Experiment
 from .fidelity import Fidelity, equal_fidelity
-from .load import Experiment
 
 log = logging.getLogger(__name__)
 

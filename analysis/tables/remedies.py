@@ -25,6 +25,7 @@ from scipy import stats
 
 from experiment_folder import SCORED
 
+from ..load import Experiment
 from .fidelity import (
     MIN_REPEATS,
     UNIT,
@@ -33,7 +34,6 @@ from .fidelity import (
     equal_fidelity,
     mean_ci,
 )
-from .load import Experiment
 
 REMEDIES = ("weight_decay", "momentum", "lr_decay", "early_stop_patience", "dropout")
 # measure -> trials.csv column: final val / test accuracy, final gap, epoch of best val_acc

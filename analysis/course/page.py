@@ -1,135 +1,35 @@
 """A course suite's page: the study note's claims, each beside what its study measured.
 
-One chapter per section of the note (``../shared/seed/pytorch_learn.md``), in its
-order, each backed by one study of the suite, found by its folder name (CHAPTERS).
-A chapter states the note's claim in our words; chapters.py measures it and gives the
-verdict. A chapter whose study failed says so and links its failed.txt; one whose
-study is missing or cannot be read says that; the other chapters render as usual.
-The page is written like a report (report.py's write_sections): index.html
-self-contained, course.md, PNGs and CSVs.
+One chapter per section of the study note *pytorch_learn*, in its order, each backed
+by one study of the suite, found by its folder name (note.py's CHAPTERS). A chapter
+states the note's claim in our words; regressions.py and networks.py measure it and
+give the verdict. A chapter whose study failed says so and links its failed.txt; one
+whose study is missing or cannot be read says that; the other chapters render as
+usual. The page is written like a report (analysis/report's write_sections):
+index.html self-contained, course.md, PNGs and CSVs.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
 from experiment_folder import COURSE_DIR, FAILED_FILE, REPORT_DIR, SPEC_FILE, SUITE_FILE
 
-from . import chapters, plots
-from .chapters import VERDICTS, Measured
-from .errors import AnalysisError
-from .files import read_regular
-from .load import Experiment, load
-from .report import Section, write_sections
+from .. import plots
+from ..errors import AnalysisError
+from ..files import read_regular
+from ..load import load
+from ..report import Section, write_sections
+from .note import CHAPTERS, Chapter
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CHAPTERS", "VERDICTS", "Chapter", "is_course", "write_course"]
-
 MAX_FAILURE_BYTES = 10_000
-
-
-@dataclass(frozen=True)
-class Chapter:
-    study: str  # the study's folder name in the suite
-    section: str  # the note's section
-    title: str
-    claim: str  # the note's claim, in our words
-    trainable: str
-    measure: Callable[[Experiment], Measured]
-
-
-CHAPTERS: tuple[Chapter, ...] = (
-    Chapter(
-        "ch1-brute-force",
-        "2",
-        "Brute force",
-        "Trying every w from 0 to 4 in steps of 0.1 and keeping the smallest MSE finds the "
-        "w of y = 2x: w = 2, where the loss is 0.",
-        "loss_landscape",
-        chapters.measure_brute_force,
-    ),
-    Chapter(
-        "ch2-loss-surface",
-        "3",
-        "The loss surface on a meshgrid",
-        "numpy.meshgrid lays out every (w, b) pair of a grid; the MSE drawn over it for "
-        "points of y = 2x + 0.5 is lowest at (w, b) = (2, 0.5).",
-        "loss_landscape",
-        chapters.measure_surface,
-    ),
-    Chapter(
-        "ch3-sgd-w",
-        "5.1.2",
-        "SGD on y = w·x",
-        "The per-sample SGD loop (w = 1 to start, lr 0.01, 100 epochs over x = 1, 2, 3) "
-        "brings w to 2.",
-        "linear_w",
-        chapters.measure_sgd_w,
-    ),
-    Chapter(
-        "ch4-divergence",
-        "5.2",
-        "A learning rate too large diverges",
-        "On the note's data with the outlier y = 1000, a learning rate that is too large "
-        "makes SGD blow up to nan/inf.",
-        "linear_w",
-        chapters.measure_divergence,
-    ),
-    Chapter(
-        "ch5-wb-sgd",
-        "5.2",
-        "SGD on y = w·x + b",
-        "On ten random points of y = 2x + 0.5, SGD with lr 0.001 for 10,000 epochs "
-        "finds w = 2 and b = 0.5.",
-        "linear_wb",
-        chapters.measure_wb_sgd,
-    ),
-    Chapter(
-        "ch6-reduction",
-        "5.4",
-        "nn.Linear with MSELoss(reduction='sum')",
-        "An nn.Linear(1, 1) trained with MSELoss(reduction='sum') and SGD(lr=0.01) on "
-        "x = 1, 2, 3 fits y = 2x.",
-        "linear_wb",
-        chapters.measure_reduction,
-    ),
-    Chapter(
-        "ch7-remedies",
-        "6.4",
-        "Five remedies for overfitting",
-        "Weight decay, momentum, a decaying learning rate, early stopping and dropout "
-        "each counter overfitting.",
-        "mnist_mlp",
-        chapters.measure_remedies,
-    ),
-    Chapter(
-        "ch8-mlp",
-        "7",
-        "The MNIST MLP",
-        "The 784-512-256-128-64-10 MLP trained with SGD (lr 0.01, momentum 0.5, batch 64) "
-        "for 10 epochs classifies MNIST digits well.",
-        "mnist_mlp",
-        chapters.measure_mlp,
-    ),
-    Chapter(
-        "ch9-conv2d",
-        "8",
-        "Conv2d's output size and settings",
-        "A Conv2d with kernel size k maps a width w to w − k + 1; stride, padding, dilation "
-        "and groups are its other settings, and some combinations cannot work.",
-        "mnist_cnn",
-        chapters.measure_conv,
-    ),
-)
-
-# --- the page ---------------------------------------------------------------------------
 
 
 def is_course(folder: str | Path) -> bool:
@@ -178,7 +78,7 @@ def write_course(
 def _intro(folder: Path) -> Section:
     section = Section("How to read this page")
     section.text.append(
-        "Each chapter takes one claim of the study note (pytorch_learn), in the note's order, "
+        "Each chapter takes one claim of the study note pytorch_learn, in the note's order, "
         "and puts it beside what a study of this suite measured. The verdict is computed from "
         "the study's tables: **confirmed** (the claim holds as stated), **refined** (it holds "
         "with a condition or a number the measurement adds), **contradicted** (the "
