@@ -47,7 +47,7 @@ def _one(way: str, study: str, seed: int, storage: str) -> None:
     import logging
 
     from study import run_study
-    from study.spec import presets
+    from study.specs import presets
 
     logging.basicConfig(level=logging.WARNING)
     spec = presets.load(study)
@@ -150,9 +150,9 @@ def _figures(study: str, run: dict[str, Any]) -> dict[str, Any]:
 def _skip_cost() -> dict[str, float]:
     """Time per proposal in the searcher alone (no Ray) on cnn-search's space."""
     from study.search.registry import make_searcher
-    from study.spec import Resources, presets
-    from study.spec.loading import spec_from_raw
-    from study.spec.plan import make_plan
+    from study.specs import Resources, presets
+    from study.specs.loading import spec_from_raw
+    from study.specs.plan import make_plan
 
     spec = spec_from_raw(presets.load("cnn-search"), {}, 60)
     with tempfile.TemporaryDirectory() as folder:

@@ -49,7 +49,7 @@ def epochs_to(history: pd.DataFrame, accuracy: float) -> float:
 
 def run(way: str, seed: int, storage: str, sets: dict[str, Any]) -> pd.DataFrame:
     from study import run_study
-    from study.spec import presets
+    from study.specs import presets
 
     spec = presets.load("mlp-search")
     spec["name"] = f"{way}-{seed}"

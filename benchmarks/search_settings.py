@@ -71,7 +71,7 @@ def _one(way: str, study: str, seed: int, storage: str) -> None:
     import optuna
 
     from study import run_study
-    from study.spec import presets
+    from study.specs import presets
 
     logging.basicConfig(level=logging.WARNING)
     if way in SAMPLER:  # the searcher is built in this (the driver's) process

@@ -19,14 +19,14 @@ from study.errors import ClusterError, Interrupted, NothingTrained, SpecError, S
 if TYPE_CHECKING:
     from study.run.resume import resume_study
     from study.run.start import run_study
-    from study.spec.loading import load_spec
-    from study.spec.spec import Spec
+    from study.specs.loading import load_spec
+    from study.specs.spec import Spec
 
 _LAZY = {
-    "load_spec": ".spec.loading",
+    "load_spec": ".specs.loading",
     "resume_study": ".run.resume",
     "run_study": ".run.start",
-    "Spec": ".spec.spec",
+    "Spec": ".specs.spec",
 }
 
 

@@ -309,7 +309,7 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    from study.spec import presets
+    from study.specs import presets
 
     for name, description in presets.describe():
         print(f"{name:15} {description}")

@@ -8,6 +8,6 @@
 - ``budget``: ``time_budget_s`` as a Ray Tune stopper;
 - ``old_paths``: the module paths of folders written before study/ was grouped.
 
-May import: study.trial, study.search, study.records, study.storage, study.spec,
+May import: study.trial, study.search, study.records, study.storage, study.specs,
 study.interrupts.
 """

@@ -9,8 +9,8 @@ while Ray's state is read, each old module path stands for a module of its own t
 looks a name up in the modules that took that module's contents, on first use.
 Nothing is imported before a pickle asks for it.
 
-Old paths that are packages now (study.spec, study.storage, study.records,
-study.trial) re-export what was pickled from them, so they need no stand-in.
+Old paths that are packages now (study.storage, study.records, study.trial)
+re-export what was pickled from them, so they need no stand-in.
 tests/study/test_old_folders.py resumes folders written by the flat layout.
 """
 
@@ -32,20 +32,21 @@ MOVED: dict[str, tuple[str, ...]] = {
         "study.search.fused",
         "study.search.rungs",
         "study.records.members",
-        "study.spec.plan",
+        "study.specs.plan",
         "study.execution.progress",
         "experiment_folder",
     ),
     "study.ledger": ("study.records.ledger",),
-    "study.loading": ("study.spec.loading",),
+    "study.loading": ("study.specs.loading",),
     "study.nodes": ("study.execution.nodes",),
     "study.optuna_search": ("study.search.optuna_search",),
     "study.optuna_storage": ("study.records.journal",),
-    "study.plan": ("study.spec.plan",),
+    "study.plan": ("study.specs.plan",),
     "study.progress": ("study.execution.progress",),
     "study.runner": ("study.run.start", "study.run.resume", "study.run.one", "study.run.finish"),
     "study.searchers": ("study.search.registry",),
-    "study.space": ("study.spec.space",),
+    "study.space": ("study.specs.space",),
+    "study.spec": ("study.specs.spec", "study.specs.validate"),
     "study.suites": ("study.run.suites",),
     "study.trust": ("study.storage.trust",),
     "study.tuning": ("study.execution.tuner",),

@@ -39,7 +39,7 @@ from experiment_folder import (
     listed_members,
     member_results,
 )
-from study.spec import Spec
+from study.specs import Spec
 
 log = logging.getLogger("study.progress")
 

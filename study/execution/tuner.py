@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 from study.errors import StudyError
 from study.execution import old_paths
 from study.search.registry import METRIC, make_scheduler, make_searcher, param_space
-from study.spec import Resources, Spec
-from study.spec.plan import TrialPlan
+from study.specs import Resources, Spec
+from study.specs.plan import TrialPlan
 from study.storage import Uploads
 from study.trial import run_group, run_trial
 
@@ -37,7 +37,7 @@ def _group_request(plan: TrialPlan, config: dict[str, Any]) -> Any:
     from ray.tune import PlacementGroupFactory
 
     from experiment_folder import listed_members
-    from study.spec.plan import group_cpus
+    from study.specs.plan import group_cpus
 
     cpus = group_cpus(len(listed_members(config)), plan.cpus, plan.cluster_cpus)
     return PlacementGroupFactory([{"CPU": cpus}])

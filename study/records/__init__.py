@@ -8,7 +8,7 @@
 - ``atomic``: the one way these files are written.
 
 The names of the files and columns are experiment_folder's. May import: study.errors,
-study.spec, experiment_folder, trainables; never Ray at import time.
+study.specs, experiment_folder, trainables; never Ray at import time.
 """
 
 from study.records.atomic import write_atomic

@@ -35,7 +35,7 @@ from experiment_folder import (
     error_line,
     first_trial_config,
 )
-from study.spec import Spec
+from study.specs import Spec
 
 
 def ran_config(

@@ -11,7 +11,7 @@ import yaml
 
 from experiment_folder import SPEC_FILE
 from study.records.atomic import write_atomic
-from study.spec import Spec
+from study.specs import Spec
 
 
 def write_spec(folder: Path, spec: Spec, run: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from experiment_folder import CONFIG_PREFIX, best_trial, metric_values, status_counts
 from study.records.rows import best_row
-from study.spec import Spec
+from study.specs import Spec
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ from experiment_folder import (
 )
 from study.records.atomic import write_atomic
 from study.records.rows import invalid_row, result_trial_id, trial_row
-from study.spec import Spec
+from study.specs import Spec
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from study import interrupts, records
 from study.errors import DISK_FULL_ERRNOS, DiskFull, Interrupted, NothingTrained, StudyError
 from study.execution import tuner
 from study.records import journal, ledger, members
-from study.spec import Spec
+from study.specs import Spec
 from study.storage import Mirror, Uploads
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Both start.py (a new study, or a suite's) and resume.py come here once the folder
 is claimed and the spec validated: the plan is compiled for the cluster's resources
-(study/spec/plan.py), Ray Tune runs it (study/execution/tuner.py), and finish.py
+(study/specs/plan.py), Ray Tune runs it (study/execution/tuner.py), and finish.py
 writes the results.
 """
 
@@ -17,8 +17,8 @@ from study import interrupts, records
 from study.execution import cluster, tuner
 from study.records import ledger
 from study.run.finish import finish_and_upload
-from study.spec import Resources, Spec
-from study.spec.plan import fuse_size, make_plan, resolve_resources
+from study.specs import Resources, Spec
+from study.specs.plan import fuse_size, make_plan, resolve_resources
 from study.storage import Mirror, Uploads
 
 log = logging.getLogger(__name__)

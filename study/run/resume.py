@@ -19,8 +19,8 @@ from study.execution import cluster, tuner
 from study.records import journal
 from study.run import suites
 from study.run.one import resume_one, run_one
-from study.spec import Resources, Spec, build_spec, parse_resources
-from study.spec.loading import read_yaml
+from study.specs import Resources, Spec, build_spec, parse_resources
+from study.specs.loading import read_yaml
 from study.storage import lock, trust
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from study.errors import SpecError, StudyError
 from study.execution import cluster
 from study.run import suites
 from study.run.one import run_one
-from study.spec import Spec
-from study.spec.loading import load_raw, spec_from_raw, suite_specs
-from study.spec.validate import check_gpu, check_name
+from study.specs import Spec
+from study.specs.loading import load_raw, spec_from_raw, suite_specs
+from study.specs.validate import check_gpu, check_name
 from study.storage.lock import try_lock
 from trainables import InvalidConfig
 

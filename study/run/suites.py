@@ -17,7 +17,7 @@ from pathlib import Path
 from experiment_folder import FAILED_FILE
 from study import interrupts, records
 from study.errors import DiskFull, Interrupted, StudiesFailed
-from study.spec import Spec
+from study.specs import Spec
 from study.storage import Mirror, lock
 
 log = logging.getLogger(__name__)

@@ -6,6 +6,6 @@
 - ``fused``: a fused study's searcher, which groups the proposals of the spec's;
 - ``rungs``: ASHA's rungs applied inside fused groups.
 
-May import: study.spec, study.records (the ledger, the journal), experiment_folder,
+May import: study.specs, study.records (the ledger, the journal), experiment_folder,
 Ray Tune and Optuna.
 """

@@ -18,7 +18,7 @@ from ray.tune.search import Searcher
 
 import trainables
 from experiment_folder import MEMBERS, RUNNING, STOPPED, TRIAL_INDEX, ended, member_results
-from study.spec.plan import TrialPlan, trial_config
+from study.specs.plan import TrialPlan, trial_config
 from trainables.config import group_key, parse_config, settings
 
 

@@ -37,7 +37,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from experiment_folder import ERROR, FAILED, INVALID, RUNNING, STOPPED, TRIAL_INDEX
 from study.records import journal, ledger
-from study.spec.plan import TrialPlan, check_proposal
+from study.specs.plan import TrialPlan, check_proposal
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from experiment_folder import OBJECTIVE
-from study.spec import Spec
-from study.spec.plan import TrialPlan
+from study.specs import Spec
+from study.specs.plan import TrialPlan
 
 METRIC = OBJECTIVE  # what searchers and schedulers optimise: the spec's metric, never nan
 

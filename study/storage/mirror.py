@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 # Never uploaded: locks belong to this machine's run (lock.py; Optuna's
 # journal lock file ends in .flock).
 NOT_UPLOADED = (LOCK_FILE,)
-
-
 NOT_UPLOADED_SUFFIXES = (".flock",)
 
 

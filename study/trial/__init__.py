@@ -6,7 +6,7 @@
 - ``results``: what goes to Ray: results with their objective and status, and the
   state saved with them as checkpoints.
 
-May import: study.spec (the plan), study.search (ASHA's rungs for groups),
+May import: study.specs (the plan), study.search (ASHA's rungs for groups),
 experiment_folder, trainables.
 """
 

@@ -22,7 +22,7 @@ from experiment_folder import (
     TRIAL_INDEX,
 )
 from study.search.rungs import RungBoard, Rungs
-from study.spec.plan import TrialPlan, group_cpus, trial_config
+from study.specs.plan import TrialPlan, group_cpus, trial_config
 from study.trial.results import (
     Outbox,
     RayCheckpointer,

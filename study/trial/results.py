@@ -21,7 +21,7 @@ from typing import Any
 
 import trainables
 from experiment_folder import COMPLETED, DIVERGED, EARLY_STOPPED, RUNNING
-from study.spec.plan import TrialPlan, trial_index
+from study.specs.plan import TrialPlan, trial_index
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The function Ray Tune runs for each trial: a thin adapter around a plain trainable.
 
-It builds the trial's config (study/spec/plan.py: fixed values, the named variant,
+It builds the trial's config (study/specs/plan.py: fixed values, the named variant,
 the sampled values, a per-trial seed, the device Ray assigned), runs the trainable
 with a ``report`` that forwards each epoch to Ray and a checkpointer backed by Ray's
 checkpoints, and translates what happened into a status (results.py). The first
@@ -24,7 +24,7 @@ from experiment_folder import (
     TRIAL_CONFIG,
     TRIAL_INDEX,
 )
-from study.spec.plan import TrialPlan, trial_config
+from study.specs.plan import TrialPlan, trial_config
 from study.trial.results import (
     Outbox,
     RayCheckpointer,

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from study.errors import SpecError
 from study.execution import cluster
 from study.run.start import experiment_dir
-from study.spec import TOP_KEYS, check_name
+from study.specs import TOP_KEYS, check_name
 
 REACHED_RAY = "REACHED RAY: a valid spec"
 SPEC_KEYS = [*TOP_KEYS, "suite", "preset"]  # every key a spec may have, and more

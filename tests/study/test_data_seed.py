@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.spec import Resources, presets
-from study.spec.loading import spec_from_raw
-from study.spec.plan import make_plan, trial_config
+from study.specs import Resources, presets
+from study.specs.loading import spec_from_raw
+from study.specs.plan import make_plan, trial_config
 from trainables import TRAINABLES
 
 

@@ -11,7 +11,7 @@ import ray
 import yaml
 
 from study.cli import _parser
-from study.spec import presets
+from study.specs import presets
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 # KubeRay's RayJob v1 spec fields (ray-operator/apis/ray/v1/rayjob_types.go).

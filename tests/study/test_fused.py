@@ -14,7 +14,7 @@ import yaml
 from journal_check import assert_matches_trials_csv
 
 from study import SpecError, run_study
-from study.spec.loading import load_spec
+from study.specs.loading import load_spec
 
 pytestmark = pytest.mark.usefixtures("ray_address")
 

@@ -15,8 +15,8 @@ from cli_inprocess import run_cli
 import trainables
 from study.errors import SpecError, StudyError
 from study.execution import cluster
-from study.spec import MAX_TRIALS, build_spec, check_name
-from study.spec.loading import read_yaml
+from study.specs import MAX_TRIALS, build_spec, check_name
+from study.specs.loading import read_yaml
 from study.storage.trust import check_owned
 from trainables import InvalidConfig, parse_assignments
 

@@ -336,7 +336,7 @@ def test_the_dashboard_on_a_damaged_journal_is_one_line(tmp_path):
 def test_no_table_has_fewer_trials_than_the_ledger(tmp_path):
     """Ray's state lost every trial (a resume from a damaged state): trials.csv still has
     each trial the ledger holds, with its result and its epochs."""
-    from study.spec import build_spec
+    from study.specs import build_spec
 
     folder = tmp_path / "s"
     (folder / "lin_t1").mkdir(parents=True)
@@ -464,7 +464,7 @@ def _number(text: str) -> bool:
 
 
 def test_a_variant_named_like_a_formula_is_escaped_in_trials_csv(tmp_path):
-    from study.spec import build_spec
+    from study.specs import build_spec
 
     spec = build_spec({"trainable": "linear_w", "metric": "loss", "mode": "min"})
     row = records.invalid_row({"trial_id": "t0", "params": {"variant": "=1+1"}}, spec)

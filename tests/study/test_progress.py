@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from study.execution.progress import TrialLines
-from study.spec.loading import spec_from_raw
+from study.specs.loading import spec_from_raw
 
 SPEC = {
     "name": "p",

@@ -18,7 +18,7 @@ import pytest
 
 from experiment_folder import TRIAL_CONFIG, status_counts
 from study.records import build_tables
-from study.spec import build_spec
+from study.specs import build_spec
 
 SPEC = build_spec(
     {

@@ -11,7 +11,7 @@ import yaml
 from journal_check import assert_matches_trials_csv
 
 from study import SpecError, run_study
-from study.spec.space import grid_range
+from study.specs.space import grid_range
 
 pytestmark = pytest.mark.usefixtures("ray_address")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from study import SpecError, load_spec
-from study.spec import build_spec, presets
-from study.spec.loading import apply_overrides, suite_specs
-from study.spec.space import grid_range
+from study.specs import build_spec, presets
+from study.specs.loading import apply_overrides, suite_specs
+from study.specs.space import grid_range
 
 BASE = {
     "name": "t",
@@ -289,8 +289,8 @@ def test_missing_full_mnist_is_refused_before_ray_starts(tmp_path, monkeypatch):
 
 def _searcher(s, tmp_path, concurrent=3):
     from study.search.registry import make_searcher
-    from study.spec import Resources
-    from study.spec.plan import make_plan
+    from study.specs import Resources
+    from study.specs.plan import make_plan
 
     return make_searcher(s, concurrent, make_plan(s, Resources()), tmp_path)
 
@@ -323,8 +323,8 @@ def test_invalid_proposals_never_reach_ray(tmp_path):
     """Impossible Conv2d geometries are skipped inside suggest(): each is recorded and
     told to Optuna, and only valid configs come out."""
     from study.records import ledger
-    from study.spec import Resources
-    from study.spec.plan import check_proposal, make_plan
+    from study.specs import Resources
+    from study.specs.plan import check_proposal, make_plan
 
     s = build_spec(
         {
@@ -399,7 +399,7 @@ def test_a_spec_with_nothing_to_search_runs_fixed_configs(tmp_path):
 
 
 def test_yaml_merge_keys_override_and_duplicates_are_refused(tmp_path):
-    from study.spec.loading import read_yaml
+    from study.specs.loading import read_yaml
 
     path = tmp_path / "s.yaml"
     path.write_text("base: &b {epochs: 5, lr: 0.1}\nconfig:\n  <<: *b\n  lr: 0.2\n")

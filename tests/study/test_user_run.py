@@ -23,7 +23,7 @@ from study import StudyError, interrupts, load_spec, resume_study, run_study
 from study.execution import cluster
 from study.execution.budget import FirstTrialBudget
 from study.run import finish as runner
-from study.spec.loading import apply_overrides
+from study.specs.loading import apply_overrides
 
 from .conftest import PLUGINS, free_port, study_env
 
@@ -443,7 +443,7 @@ def test_x_keys_hold_anchors_and_are_not_spec_keys(tmp_path):
     suite.write_text(
         "x-tiny: &tiny {num_samples: 2}\nsuite:\n  - {preset: lr-divergence, <<: *tiny}\n"
     )
-    from study.spec.loading import load_raw, suite_specs
+    from study.specs.loading import load_raw, suite_specs
 
     raw, _ = load_raw(suite)
     (only,) = suite_specs(raw, None, None)

@@ -119,6 +119,6 @@ def test_importing_the_registry_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, trainables, study.spec; print('torch' in sys.modules)"
+    code = "import sys, trainables, study.specs; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

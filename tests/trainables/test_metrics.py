@@ -7,7 +7,7 @@ import logging
 import pytest
 
 import trainables
-from study.spec import build_spec
+from study.specs import build_spec
 from trainables.metrics import Metric
 
 

@@ -16,9 +16,9 @@ import yaml
 
 from experiment_folder import MAX_DOCUMENT_VALUES, SUITE_FILE, too_large
 from study.errors import SpecError
-from study.spec import presets
-from study.spec.spec import TOP_KEYS, Spec
-from study.spec.validate import build_spec
+from study.specs import presets
+from study.specs.spec import TOP_KEYS, Spec
+from study.specs.validate import build_spec
 from trainables.config import NumberLoader, short
 
 MAX_SPEC_BYTES = 1_000_000  # a spec file; presets are about 1 KB

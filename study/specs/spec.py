@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trainables
-from study.spec.space import Dimension
+from study.specs.space import Dimension
 
 ALGORITHMS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "fifo")

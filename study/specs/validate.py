@@ -1,4 +1,4 @@
-"""Plain spec data -> a validated, frozen :class:`~study.spec.spec.Spec`, before Ray starts.
+"""Plain spec data -> a validated, frozen :class:`~study.specs.spec.Spec`, before Ray starts.
 
 Every refusal is a :class:`SpecError` whose one-line message names the key, the
 value and what is allowed. Reading YAML files, presets, suites and ``--set``
@@ -14,8 +14,8 @@ from typing import Any
 
 import trainables
 from study.errors import SpecError
-from study.spec.space import parse_space
-from study.spec.spec import (
+from study.specs.space import parse_space
+from study.specs.spec import (
     ALGORITHMS,
     MAX_FUSE,
     MAX_GPU,

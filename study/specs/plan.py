@@ -17,7 +17,7 @@ from typing import Any
 import trainables
 from experiment_folder import TRIAL_INDEX, decode_params
 from study.errors import ClusterError
-from study.spec.spec import AUTO_FUSE_GPU, Resources, Spec
+from study.specs.spec import AUTO_FUSE_GPU, Resources, Spec
 from trainables.config import parse_config
 
 log = logging.getLogger(__name__)
