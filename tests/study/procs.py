@@ -1,12 +1,45 @@
-"""Processes and sockets on this machine, read from /proc (Linux), for the reliability tests."""
+"""Processes and sockets on this machine, read from /proc (Linux), for the reliability tests;
+and ``study`` started as a user starts it, its output read as it comes."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+STUDY = str(Path(sys.executable).parent / "study")
+
+
+def spawn(*args: str, env: dict[str, str], stderr: int = subprocess.PIPE) -> subprocess.Popen:
+    """``study ARGS`` in a subprocess, its stdout piped (``stderr``: piped apart, or
+    ``subprocess.STDOUT`` for one stream)."""
+    return subprocess.Popen(
+        [STUDY, *args], stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+    )
+
+
+def read_until(
+    proc: subprocess.Popen, count: int, what: str, timeout: float, strict: bool = False
+) -> list[str]:
+    """Lines of ``proc``'s stdout until ``count`` of them contain ``what``; at the end of
+    the output or of ``timeout``, what was read (``strict``: a failed assertion holding
+    it instead)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while sum(what in line for line in seen) < count:
+        if time.monotonic() >= deadline:
+            assert not strict, "".join(seen)
+            break
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            assert not strict, "".join(seen)
+            break
+        seen.append(line)
+    return seen
 
 
 def cmdline(pid: int) -> str:

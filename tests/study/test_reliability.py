@@ -37,25 +37,10 @@ pytestmark = pytest.mark.slow
 
 
 def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [STUDY, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env or study_env(),
-    )
+    return procs.spawn(*args, env=env or study_env())
 
 
-def _read_until(proc: subprocess.Popen, count: int, what: str, timeout: float) -> list[str]:
-    """Lines of ``proc``'s stdout until ``count`` of them contain ``what``."""
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while sum(what in line for line in seen) < count and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-    return seen
+_read_until = procs.read_until
 
 
 def test_sigkilled_driver_resumes_without_losing_trials_or_their_results(

@@ -6,13 +6,13 @@ on a private Ray (the mirror of a local working folder)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +25,7 @@ from study.errors import StudyError
 from study.run.resume import resume_study
 from study.run.start import run_study
 
+from . import procs
 from .conftest import free_port, study_env
 
 STUDY = str(Path(sys.executable).parent / "study")
@@ -183,25 +184,8 @@ def test_a_study_kept_in_s3_is_analyzed_and_resumed_from_the_uri_alone(
     assert "nothing to resume" in out and out.strip().endswith(f"{uri}/searched")
 
 
-def _spawn(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [STUDY, *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _read_until(proc: subprocess.Popen, count: int, marker: str, timeout: float) -> list[str]:
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while sum(marker in line for line in seen) < count:
-        assert time.monotonic() < deadline, "".join(seen)
-        line = proc.stdout.readline()
-        assert line, "".join(seen)
-        seen.append(line)
-    return seen
+_spawn = functools.partial(procs.spawn, stderr=subprocess.STDOUT)
+_read_until = functools.partial(procs.read_until, strict=True)
 
 
 @pytest.mark.slow
