@@ -131,10 +131,15 @@ def floors(graph: dict[str, set[str]]) -> dict[str, int]:
     """Each node's floor in an acyclic graph: 1 for a node importing nothing of ours,
     else one above the highest floor it imports."""
     floor: dict[str, int] = {}
+    visiting: set[str] = set()
 
     def of(node: str) -> int:
+        if node in visiting:
+            raise ValueError(f"{node} is in an import circle: no floors")
         if node not in floor:
+            visiting.add(node)
             floor[node] = 1 + max((of(t) for t in graph.get(node, ()) if t != node), default=0)
+            visiting.discard(node)
         return floor[node]
 
     for node in graph:
