@@ -18,6 +18,7 @@ __all__ = [
     "RUNNING",
     "SCORED",
     "STATUSES",
+    "STATUS_MEANING",
     "STOPPED",
     "UNFINISHED",
     "status_counts",

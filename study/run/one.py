@@ -44,6 +44,7 @@ def run_one(
     report: bool,
     mirror: Mirror | None = None,
 ) -> Path:
+    """Run a new study in its claimed ``folder``: spec.yaml first, then every trial."""
     started = time.monotonic()
     spec = spec.on_cluster(joined=address is not None)
     resources = _resources(spec, gpus_per_trial)
@@ -88,6 +89,9 @@ def resume_one(
     mirror: Mirror | None = None,
     address: str | None = None,
 ) -> Path:
+    """Resume the study in ``folder`` (checked and locked by the caller): Ray's state
+    repaired from the harness's copy where cut short, the trials the ledger ended
+    marked so, then restored."""
     started = time.monotonic()
     resources = resources or _resources(spec, None)
     plan = make_plan(spec, resources, _fuse(spec, resources), cluster.cluster_cpus())
