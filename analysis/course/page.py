@@ -78,7 +78,7 @@ def write_course(
 def _intro(folder: Path) -> Section:
     section = Section("How to read this page")
     section.text.append(
-        "Each chapter takes one claim of the study note pytorch_learn, in the note's order, "
+        "Each chapter takes one claim of the study note (pytorch_learn), in the note's order, "
         "and puts it beside what a study of this suite measured. The verdict is computed from "
         "the study's tables: **confirmed** (the claim holds as stated), **refined** (it holds "
         "with a condition or a number the measurement adds), **contradicted** (the "
