@@ -46,6 +46,12 @@ def _summary(exp: Experiment) -> Section:
         if s["wall_s"] is not None
         else f"Trial time in all: {fmt_value(s['trial_time_s'])} s{_in_groups(s['groups'])}.",
     ]
+    if s["epoch_budget"] is not None:
+        lines.append(
+            f"Epoch budget: {fmt_value(s['epoch_budget'])} trial-epochs; spent "
+            f"{fmt_value(s['epochs_spent'])}. No trial started once the budget was spent; "
+            "the trials running then finished their epochs as the scheduler ruled."
+        )
     findings = []
     if s["best_trial"]:
         config = ", ".join(f"{k}={fmt_value(v)}" for k, v in s["best_config"].items())

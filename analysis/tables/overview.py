@@ -73,6 +73,9 @@ def summary(exp: Experiment) -> dict[str, Any]:
         "search": spec.get("search"),
         "scheduler": spec.get("scheduler"),
         "rebuilt": exp.rebuilt,
+        "epoch_budget": spec.get("epoch_budget"),
+        # Trial-epochs spent: every trial's epochs (a fused group's members each).
+        "epochs_spent": int(pd.to_numeric(column(exp, "epochs"), errors="coerce").fillna(0).sum()),
     }
 
 

@@ -39,6 +39,7 @@ from experiment_folder import (
     listed_members,
     member_results,
 )
+from study.search import epoch_budget
 from study.specs import Spec
 
 log = logging.getLogger("study.progress")
@@ -140,7 +141,7 @@ class TrialLines(tune.Callback):
             self.bar.close()
             self.bar = None
         else:
-            self._summary(trials, force=True)
+            self._summary(trials, ended=True)
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._update(trials)
@@ -181,14 +182,18 @@ class TrialLines(tune.Callback):
         running = sum(1 for t in trials if t.status == "RUNNING")
         counts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items()))
         best = f"best {self.metric}={_fmt(self.best)}" if self.best is not None else "no best yet"
-        return f"{running} running; {counts or 'none finished'}; {best}"
+        spent = epoch_budget.current()
+        epochs = f"{spent.spent:,} of {spent.budget:,} trial-epochs; " if spent else ""
+        return f"{running} running; {counts or 'none finished'}; {epochs}{best}"
 
-    def _summary(self, trials: list[Any], force: bool = False) -> None:
+    def _summary(self, trials: list[Any], ended: bool = False) -> None:
+        """The periodic progress line off a terminal; at the study's end (``ended``),
+        always, with nothing left (an epoch budget can end it before the total)."""
         finished = self._finished(trials)
         now = time.monotonic()
         last_done, last_time = self.last_summary
         due = finished - last_done >= SUMMARY_EVERY or now - last_time >= SUMMARY_SECONDS
-        if not (force or (due and finished > last_done)):
+        if not (ended or (due and finished > last_done)):
             return
         self.last_summary = (finished, now)
         elapsed = now - self.started
@@ -200,7 +205,7 @@ class TrialLines(tune.Callback):
             self.total,
             self.status(trials),
             _duration(elapsed),
-            _duration(left) if finished < self.total else "0s",
+            _duration(left) if finished < self.total and not ended else "0s",
         )
 
     def on_trial_result(

@@ -8,6 +8,7 @@ nothing about specs and writes no tables.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
 from dataclasses import replace
@@ -49,6 +50,7 @@ def _run_config(spec: Spec, folder: Path, uploads: Uploads) -> Any:
 
     from study.execution.budget import FirstTrialBudget
     from study.execution.durability import DurableRecords
+    from study.execution.epochs import EpochCount
     from study.execution.nodes import NodeWatch
     from study.execution.progress import TrialLines
 
@@ -63,6 +65,7 @@ def _run_config(spec: Spec, folder: Path, uploads: Uploads) -> Any:
             JsonLoggerCallback(),
             CSVLoggerCallback(),
             DurableRecords(),
+            EpochCount(),
             TrialLines(spec),
             NodeWatch(spec.max_failures or 0),
         ],
@@ -105,7 +108,7 @@ def fit(
         ),
         run_config=_run_config(spec, folder, uploads or Uploads()),
     )
-    return _fit(tuner, folder, uploads or Uploads())
+    return _fit(tuner, folder, uploads or Uploads(), spec.epoch_budget)
 
 
 def _rung_board(plan: TrialPlan) -> tuple[TrialPlan, Any]:
@@ -124,18 +127,30 @@ def _rung_board(plan: TrialPlan) -> tuple[TrialPlan, Any]:
     return replace(plan, rung_board=name), handle
 
 
-def _fit(tuner: Any, folder: Path, uploads: Uploads) -> tuple[Any, bool]:
+def _fit(tuner: Any, folder: Path, uploads: Uploads, budget: int | None) -> tuple[Any, bool]:
+    """Ray Tune's fit, with what the callbacks write for (the folder, its uploads, the
+    trial-epochs counted against ``budget``, where there is one)."""
     from study.execution.durability import active
     from study.execution.progress import routed_logging
     from study.interrupts import tune_saw_sigint
+    from study.search.epoch_budget import TrialEpochs, counting
 
-    with tune_saw_sigint() as saw, routed_logging(), active(folder, uploads):
+    with contextlib.ExitStack() as stack:
+        saw = stack.enter_context(tune_saw_sigint())
+        stack.enter_context(routed_logging())
+        stack.enter_context(active(folder, uploads))
+        if budget is not None:
+            stack.enter_context(counting(TrialEpochs(budget)))
         results = tuner.fit()
     return results, saw[0]
 
 
 def fit_restored(
-    folder: Path, plan: TrialPlan, resources: Resources, uploads: Uploads | None = None
+    folder: Path,
+    plan: TrialPlan,
+    resources: Resources,
+    uploads: Uploads | None = None,
+    epoch_budget: int | None = None,
 ) -> tuple[Any, bool]:
     """Continue the study saved in ``folder`` (or, on a cluster with a storage URI, in
     its place there): finished trials kept, unfinished rerun from their checkpoints,
@@ -163,7 +178,7 @@ def fit_restored(
             resume_errored=False,
             restart_errored=False,
         )
-        return _fit(tuner, folder, uploads)
+        return _fit(tuner, folder, uploads, epoch_budget)
 
 
 class RayTrial(NamedTuple):

@@ -39,6 +39,9 @@ def log_summary(
     if "retries" in trials and trials["retries"].sum():
         retried = int((trials["retries"] > 0).sum())
         summary += f"; {retried} retried after a failure ({int(trials['retries'].sum())} retries)"
+    if spec.epoch_budget is not None:
+        spent = int(pd.to_numeric(trials.get("epochs", pd.Series(dtype=float))).fillna(0).sum())
+        summary += f"; {spent:,} trial-epochs of an epoch budget of {spec.epoch_budget:,}"
     log.info("%d trials in %.1f s: %s", len(trials), seconds, summary or "none")
     best = best_trial(trials, spec.metric, spec.mode)
     if best is not None:

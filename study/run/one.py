@@ -102,5 +102,5 @@ def resume_one(
     ledger.mark_finished(folder)
     log.info("resuming %s", folder)
     uploads = _uploads(folder, mirror, address)
-    results = tuner.fit_restored(folder, plan, resources, uploads)
+    results = tuner.fit_restored(folder, plan, resources, uploads, spec.epoch_budget)
     return finish_and_upload(results, spec, folder, started, report, uploads)

@@ -37,6 +37,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from experiment_folder import ERROR, FAILED, INVALID, RUNNING, STOPPED, TRIAL_INDEX
 from study.records import journal, ledger
+from study.search import epoch_budget
 from study.specs.plan import TrialPlan, check_proposal
 
 log = logging.getLogger(__name__)
@@ -196,10 +197,16 @@ class HarnessOptunaSearch(OptunaSearch):
 
 
 class HarnessLimiter(ConcurrencyLimiter):
-    """Ray's ConcurrencyLimiter, which on resume forgets the trials the ledger holds as
-    ended: ``study resume`` marks those ended in Ray's state (ledger.mark_finished), so
-    Ray never reports them ended to the limiter, which would otherwise count them as
+    """Ray's ConcurrencyLimiter, which proposes nothing more once the study's epoch
+    budget is spent (epoch_budget.py), and on resume forgets the trials the ledger holds
+    as ended: ``study resume`` marks those ended in Ray's state (ledger.mark_finished),
+    so Ray never reports them ended to the limiter, which would otherwise count them as
     running for ever and ask for no more trials (a resume that never ended)."""
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if epoch_budget.exhausted():
+            return Searcher.FINISHED  # type: ignore[return-value]  # Ray's own sentinel
+        return super().suggest(trial_id)
 
     def set_state(self, state: dict[str, Any]) -> None:
         # Ray's SearchGenerator restores a wrapper by set_state (its live trials among

@@ -17,10 +17,18 @@ from typing import Any
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from study.records.ledger import ended_while_restoring
+from study.search import epoch_budget
 
 
 class HarnessVariantGenerator(BasicVariantGenerator):
-    """BasicVariantGenerator whose restored live trials leave out those that ended."""
+    """BasicVariantGenerator whose restored live trials leave out those that ended, and
+    which makes no trial once the study's epoch budget is spent (epoch_budget.py)."""
+
+    def next_trial(self) -> Any:
+        if epoch_budget.exhausted():
+            self.set_finished()
+            return None
+        return super().next_trial()
 
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)

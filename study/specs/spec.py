@@ -28,6 +28,7 @@ MIN_CPU = 0.1
 CLUSTER_MAX_FAILURES = 1
 MAX_SEED = 2**32 - 1  # numpy's and Optuna's generators take 32-bit seeds
 MAX_GPU = 64
+MAX_EPOCH_BUDGET = 10**9  # trial-epochs; far past any study that fits a disk
 TOP_KEYS = (
     "name",
     "trainable",
@@ -40,6 +41,7 @@ TOP_KEYS = (
     "max_concurrent",
     "max_failures",
     "time_budget_s",
+    "epoch_budget",
     "config",
     "space",
     "variants",
@@ -93,6 +95,8 @@ class Spec:
     # (on_cluster): 0 on a private local Ray, CLUSTER_MAX_FAILURES on a cluster.
     max_failures: int | None = None
     time_budget_s: float | None = None
+    # Trial-epochs after which no new trial starts (search/epoch_budget.py); None: none.
+    epoch_budget: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
     space: dict[str, Dimension] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -131,6 +135,7 @@ class Spec:
             "max_concurrent": self.max_concurrent,
             "max_failures": self.max_failures,
             "time_budget_s": self.time_budget_s,
+            "epoch_budget": self.epoch_budget,
             "config": copy.deepcopy(self.config),
             "space": {k: d.to_dict() for k, d in self.space.items()},
             "variants": copy.deepcopy(self.variants),

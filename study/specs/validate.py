@@ -17,6 +17,7 @@ from study.errors import SpecError
 from study.specs.space import parse_space
 from study.specs.spec import (
     ALGORITHMS,
+    MAX_EPOCH_BUDGET,
     MAX_FUSE,
     MAX_GPU,
     MAX_SAMPLES,
@@ -260,6 +261,9 @@ def build_spec(raw: Any) -> Spec:
     time_budget = raw.get("time_budget_s")
     if time_budget is not None:
         time_budget = float(_number(time_budget, "time_budget_s", low=0, low_open=True))
+    epoch_budget = raw.get("epoch_budget")
+    if epoch_budget is not None:
+        _number(epoch_budget, "epoch_budget", low=1, integer=True, high=MAX_EPOCH_BUDGET)
     checkpoint = raw.get("checkpoint", True)
     if not isinstance(checkpoint, bool):
         raise SpecError(f"checkpoint: must be true or false, got {short(checkpoint)}")
@@ -284,6 +288,7 @@ def build_spec(raw: Any) -> Spec:
         if raw.get("max_failures") is None
         else _number(raw["max_failures"], "max_failures", low=0, integer=True, high=100),
         time_budget_s=time_budget,
+        epoch_budget=epoch_budget,
         config=config,
         space=space,
         variants=variants,
