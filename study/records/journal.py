@@ -33,6 +33,7 @@ from experiment_folder import (
     DIVERGED,
     EARLY_STOPPED,
     ERROR,
+    FAILED,
     INVALID,
     OPTUNA_FILE,
     STOPPED,
@@ -43,8 +44,8 @@ from study.errors import StudyError
 log = logging.getLogger(__name__)
 
 # trials.csv status -> the Optuna state its trial ends in. Invalid and diverged trials
-# are COMPLETE with the worst objective and a violated constraint (study/search/optuna_search.py),
-# so Optuna's TPE and the dashboard treat them as infeasible.
+# are COMPLETE with the worst objective and a violated constraint (CONSTRAINT), so
+# Optuna's samplers and the dashboard treat them as infeasible.
 STATES = {
     COMPLETED: "COMPLETE",
     EARLY_STOPPED: "COMPLETE",
@@ -54,6 +55,9 @@ STATES = {
     ERROR: "FAIL",
     UNFINISHED: "RUNNING",
 }
+# The constraint every trial the searcher tells carries: 1.0 for what cannot train
+# (invalid, diverged: the worst objective stands in for a value), 0.0 else.
+CONSTRAINT = "cannot_train"
 LOST = "lost"  # asked of Optuna, never run by Ray: ended FAIL by close_out
 
 
@@ -204,10 +208,12 @@ def study_name(folder: Path) -> str:
     return folder.resolve().name
 
 
-def close_out(folder: Path, trials: pd.DataFrame) -> int:
+def close_out(folder: Path, trials: pd.DataFrame, every_constraint: bool = False) -> int:
     """End, as trials.csv says, every trial the journal still holds as RUNNING; a trial
     trials.csv holds as unfinished stays RUNNING (``study resume`` continues it).
-    Returns how many were ended. No journal, nothing to do."""
+    What cannot train ends with the violated constraint, as the searcher tells it, and
+    with ``every_constraint`` (a gp study: GPSampler needs the constraint on every
+    trial) the others with 0. Returns how many were ended. No journal, nothing to do."""
     if not storage_path(folder).is_file():
         return 0
     import optuna
@@ -232,6 +238,8 @@ def close_out(folder: Path, trials: pd.DataFrame) -> int:
             value = row.get("objective") if state == TrialState.COMPLETE else None
             if state == TrialState.COMPLETE and not _finite(value):
                 state = TrialState.FAIL
+            if state == TrialState.COMPLETE and (status in FAILED or every_constraint):
+                trial.set_constraint(CONSTRAINT, 1.0 if status in FAILED else 0.0)
             told = float(value) if state == TrialState.COMPLETE and value is not None else None
             study.tell(trial, told, state=state)
         ended += 1

@@ -60,7 +60,7 @@ def _finish(
             raise DiskFull(exc.filename or "trials.csv", folder, len(ledger.read(folder))) from None
         raise
     records.clean_error_files(trials)
-    _close_out_optuna(folder, trials)
+    _close_out_optuna(folder, trials, spec.search.algorithm == "gp")
     counts = records.log_summary(trials, spec, time.monotonic() - started, history)
     interrupted = stopped_by_sigint or counts[UNFINISHED] > 0
     records.add_wall_time(folder, time.monotonic() - started, interrupted)
@@ -119,10 +119,10 @@ def _nearly_full(folder: Path) -> bool:
     return info.f_bavail * info.f_frsize < NEARLY_FULL_BYTES
 
 
-def _close_out_optuna(folder: Path, trials: Any) -> None:
+def _close_out_optuna(folder: Path, trials: Any, every_constraint: bool) -> None:
     """End the journal's trials as trials.csv ends them; a failure costs only the journal."""
     try:
-        journal.close_out(folder, trials)
+        journal.close_out(folder, trials, every_constraint)
     except Exception as exc:
         log.warning("the Optuna journal in %s was not brought up to date: %s", folder, exc)
 

@@ -37,12 +37,12 @@ from ray.tune.search.optuna import OptunaSearch
 
 from experiment_folder import ERROR, FAILED, INVALID, RUNNING, STOPPED, TRIAL_INDEX
 from study.records import journal, ledger
+from study.records.journal import CONSTRAINT
 from study.search import epoch_budget
 from study.specs.plan import TrialPlan, check_proposal
 
 log = logging.getLogger(__name__)
 
-CONSTRAINT = "cannot_train"  # 1.0 for invalid and diverged trials; unset (feasible) else
 # Proposals in a row that may be invalid before the search gives up on the space
 # (the study then ends with a one-line error, not a hang).
 MAX_INVALID_IN_ROW = 200
@@ -133,6 +133,12 @@ class HarnessOptunaSearch(OptunaSearch):
             },
         )
 
+    def _every_constraint(self) -> bool:
+        """Whether every trial must carry the constraint, the feasible ones as 0: Optuna's
+        GPSampler refuses a study whose trials name different constraints (TPE takes
+        a trial without one as feasible, and its journal keeps none there)."""
+        return isinstance(self._sampler, optuna.samplers.GPSampler)
+
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)
         into = ledger.restoring_into()
@@ -190,6 +196,8 @@ class HarnessOptunaSearch(OptunaSearch):
             ot_trial.set_user_attr("reason", str(why)[:300])
             if status in FAILED:  # the result carries the worst objective
                 ot_trial.set_constraint(CONSTRAINT, 1.0)
+            elif self._every_constraint():
+                ot_trial.set_constraint(CONSTRAINT, 0.0)
         if status == RUNNING:  # no result of its own last epoch: stopped early
             super().on_trial_complete(trial_id, None, False)  # Ray's OptunaSearch: PRUNED
         else:

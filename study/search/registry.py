@@ -9,6 +9,7 @@ from typing import Any
 from experiment_folder import OBJECTIVE
 from study.specs import Spec
 from study.specs.plan import TrialPlan
+from study.specs.space import OPTUNA_ALGORITHMS
 
 METRIC = OBJECTIVE  # what searchers and schedulers optimise: the spec's metric, never nan
 
@@ -26,17 +27,12 @@ def _optuna_search(spec: Spec, plan: TrialPlan, folder: Path, fused: bool = Fals
     from study.search.optuna_search import HarnessOptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" chatter
-    # Optuna 5's TPE models the parameters jointly (multivariate) and lies about
-    # running trials (constant_liar) by default; both suit concurrent trials.
-    sampler = optuna.samplers.TPESampler(
-        seed=spec.search.seed, n_startup_trials=spec.search.n_startup_trials
-    )
     return HarnessOptunaSearch(
         # Fused, the groups' searcher is handed no param_space: the space is given here.
         space={name: dim.to_ray() for name, dim in spec.space.items()} if fused else None,
         metric=METRIC,
         mode=spec.mode,
-        sampler=sampler,
+        sampler=_sampler(spec),
         plan=plan,
         folder=folder,
         storage=journal.open_storage(folder),
@@ -47,13 +43,28 @@ def _optuna_search(spec: Spec, plan: TrialPlan, folder: Path, fused: bool = Fals
     )
 
 
+def _sampler(spec: Spec) -> Any:
+    """The Optuna sampler of ``search.algorithm``."""
+    import optuna
+
+    seed, startup = spec.search.seed, spec.search.n_startup_trials
+    if spec.search.algorithm == "gp":
+        # A Gaussian process, for small budgets: Optuna advises it up to a few hundred
+        # trials, TPE beyond. It reads what cannot train from Trial.set_constraint as
+        # TPE does (every trial it models carries the constraint: optuna_search.py).
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+    # Optuna 5's TPE models the parameters jointly (multivariate) and lies about
+    # running trials (constant_liar) by default; both suit concurrent trials.
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+
+
 def _grouped(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> Any:
     """A fused study's searcher (fused.py): the spec's searcher, proposing members that
     GroupSearcher puts into groups of up to plan.fuse."""
     from study.search.fused import GroupSearcher, ProposalList, expand
     from study.search.optuna_search import HarnessLimiter
 
-    if spec.space and spec.search.algorithm == "optuna":
+    if spec.space and spec.search.algorithm in OPTUNA_ALGORITHMS:
         inner = _optuna_search(spec, plan, folder, fused=True)
     else:
         proposals = expand(param_space(spec), spec.num_samples, spec.search.seed)
@@ -81,6 +92,7 @@ def _basic(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> An
 
 SEARCHERS: dict[str, Callable[[Spec, int, TrialPlan, Path], Any]] = {
     "optuna": _optuna,
+    "gp": _optuna,
     "random": _basic,
     "grid": _basic,
 }

@@ -21,6 +21,10 @@ from trainables.config import check_value, short
 if TYPE_CHECKING:
     import trainables
 
+ALGORITHMS = ("optuna", "random", "grid", "gp")
+# The searchers that model the results as an Optuna study (its journal, its constraints,
+# n_startup_trials), over distributions, not grids: Optuna's TPE and its Gaussian process.
+OPTUNA_ALGORITHMS = ("optuna", "gp")
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice", "grid", "grid_range")
 GRID = ("grid", "grid_range")
 MAX_GRID = 100_000
@@ -126,9 +130,9 @@ def parse_dimension(name: str, raw: Any, algorithm: str) -> Dimension:
         if len(args) > MAX_GRID:
             raise SpecError(f"{where}: more than {MAX_GRID} values")
         args = tuple(args)
-    if kind in GRID and algorithm == "optuna":
+    if kind in GRID and algorithm in OPTUNA_ALGORITHMS:
         raise SpecError(
-            f"{where}: grid distributions go with search.algorithm grid or random, not optuna"
+            f"{where}: grid distributions go with search.algorithm grid or random, not {algorithm}"
         )
     if kind not in GRID and algorithm == "grid":
         raise SpecError(

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trainables
-from study.specs.space import Dimension
+from study.specs.space import OPTUNA_ALGORITHMS, Dimension
 
-ALGORITHMS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "fifo")
 MODES = ("max", "min")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # matched whole (fullmatch)
@@ -60,7 +59,7 @@ AUTO_FUSE_GPU = 64
 class Search:
     algorithm: str = "optuna"
     seed: int | None = 0
-    # Optuna TPE only: random trials before TPE models the results (Optuna's default).
+    # optuna and gp only: random trials before the model is used (Optuna's default).
     n_startup_trials: int = 10
 
 
@@ -117,8 +116,8 @@ class Spec:
 
     def _search_dict(self) -> dict[str, Any]:
         out = vars(self.search).copy()
-        if self.search.algorithm != "optuna":
-            out.pop("n_startup_trials")  # an optuna-only key: refused for the others
+        if self.search.algorithm not in OPTUNA_ALGORITHMS:
+            out.pop("n_startup_trials")  # an Optuna-only key: refused for the others
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,9 +14,8 @@ from typing import Any
 
 import trainables
 from study.errors import SpecError
-from study.specs.space import parse_space
+from study.specs.space import ALGORITHMS, OPTUNA_ALGORITHMS, parse_space
 from study.specs.spec import (
-    ALGORITHMS,
     MAX_EPOCH_BUDGET,
     MAX_FUSE,
     MAX_GPU,
@@ -101,9 +100,9 @@ def _search(raw: Any) -> Search:
     seed = raw.get("seed", 0)
     if seed is not None:
         _number(seed, "search.seed", low=0, integer=True, high=MAX_SEED)
-    if "n_startup_trials" in raw and algorithm != "optuna":
+    if "n_startup_trials" in raw and algorithm not in OPTUNA_ALGORITHMS:
         raise SpecError(
-            f"search.n_startup_trials: applies to algorithm optuna only, not {algorithm}"
+            f"search.n_startup_trials: applies to algorithms gp and optuna only, not {algorithm}"
         )
     startup = _number(
         raw.get("n_startup_trials", 10), "search.n_startup_trials", low=0, integer=True, high=10**6
@@ -249,8 +248,10 @@ def build_spec(raw: Any) -> Spec:
         str(name): _trainable_config(info, overrides, f"variants.{name}")
         for name, overrides in _mapping(raw.get("variants"), "variants").items()
     }
-    if variants and search.algorithm == "optuna":
-        raise SpecError("variants: named variants need search.algorithm grid or random, not optuna")
+    if variants and search.algorithm in OPTUNA_ALGORITHMS:
+        raise SpecError(
+            f"variants: named variants need search.algorithm grid or random, not {search.algorithm}"
+        )
     space = parse_space(raw.get("space"), info, search.algorithm, set(config))
     num_samples = _number(
         raw.get("num_samples", 1), "num_samples", low=1, integer=True, high=MAX_SAMPLES
