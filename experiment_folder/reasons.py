@@ -12,6 +12,7 @@ __all__ = [
     "NODE_LOST",
     "error_line",
     "node_lost",
+    "stopped_reason",
     "strip_ansi",
 ]
 
@@ -60,3 +61,11 @@ def error_line(text: str, limit: int = 300) -> str:
         if ":" in line and not line.startswith(("File ", "^")):
             return line[:limit]
     return (lines[-1] if lines else "error")[:limit]
+
+
+def stopped_reason(epoch: object) -> str:
+    """Why a solo trial that Ray's scheduler or the time budget stopped ended where it
+    did (its last result's ``epoch``; None before its first epoch ended)."""
+    if epoch is None:
+        return "stopped by the scheduler or time budget before its first epoch ended"
+    return f"stopped by the scheduler or time budget after epoch {epoch}"

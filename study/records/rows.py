@@ -34,6 +34,7 @@ from experiment_folder import (
     decode_params,
     error_line,
     first_trial_config,
+    stopped_reason,
 )
 from study.specs import Spec
 
@@ -69,10 +70,7 @@ def _status(
         return STOPPED, str(last["reason"])
     if not last:
         return STOPPED, "did not report"
-    epoch = last.get("epoch")
-    if epoch is None:
-        return STOPPED, "stopped by the scheduler or time budget before its first epoch ended"
-    return STOPPED, f"stopped by the scheduler or time budget after epoch {epoch}"
+    return STOPPED, stopped_reason(last.get("epoch"))
 
 
 def best_row(history: pd.DataFrame, mode: str) -> pd.Series | None:

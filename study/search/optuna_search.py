@@ -35,7 +35,7 @@ import optuna
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from experiment_folder import ERROR, FAILED, INVALID, RUNNING, STOPPED, TRIAL_INDEX
+from experiment_folder import ERROR, FAILED, INVALID, RUNNING, STOPPED, TRIAL_INDEX, stopped_reason
 from study.records import journal, ledger
 from study.records.journal import CONSTRAINT
 from study.search import epoch_budget
@@ -191,6 +191,8 @@ class HarnessOptunaSearch(OptunaSearch):
             ot_trial.set_user_attr("trial_id", trial_id)
             ot_trial.set_user_attr("status", STOPPED if status == RUNNING else status)
             why = result.get("reason") or result.get("divergence") or ""
+            if status == RUNNING and not why and result:  # as trials.csv words it
+                why = stopped_reason(result.get("epoch"))
             if error:
                 why = "the trial raised or its process died (its error.txt has the traceback)"
             ot_trial.set_user_attr("reason", str(why)[:300])

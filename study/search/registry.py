@@ -48,6 +48,15 @@ def _sampler(spec: Spec) -> Any:
     import optuna
 
     seed, startup = spec.search.seed, spec.search.n_startup_trials
+    if spec.search.algorithm == "bohb":
+        from study.search import bohb
+
+        s = spec.scheduler
+        return bohb.BohbSampler(
+            bohb.budgets(s.grace_period, s.reduction_factor, s.max_t),
+            bohb.min_points(len(spec.space)),
+            seed,
+        )
     if spec.search.algorithm == "gp":
         # A Gaussian process, for small budgets: Optuna advises it up to a few hundred
         # trials, TPE beyond. It reads what cannot train from Trial.set_constraint as
@@ -93,6 +102,7 @@ def _basic(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> An
 SEARCHERS: dict[str, Callable[[Spec, int, TrialPlan, Path], Any]] = {
     "optuna": _optuna,
     "gp": _optuna,
+    "bohb": _optuna,
     "random": _basic,
     "grid": _basic,
 }
@@ -109,6 +119,13 @@ def _asha(spec: Spec) -> Any:
         grace_period=s.grace_period,
         reduction_factor=s.reduction_factor,
     )
+
+
+def _hyperband(spec: Spec) -> Any:
+    from study.search.brackets import HyperbandScheduler
+
+    s = spec.scheduler
+    return HyperbandScheduler(s.max_t, s.grace_period, s.reduction_factor)
 
 
 def _fifo(spec: Spec) -> Any:
@@ -135,5 +152,9 @@ def make_searcher(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path
 
 def make_scheduler(spec: Spec, fifo: bool = False) -> Any:
     """The spec's scheduler (``fifo``: FIFO whatever the spec says, for fused groups,
-    which apply ASHA inside each group)."""
-    return SCHEDULERS["fifo" if fifo else spec.scheduler.name](spec)
+    which apply ASHA or bohb's brackets inside each group)."""
+    if fifo:
+        return _fifo(spec)
+    if spec.search.algorithm == "bohb":  # Hyperband's brackets, whatever scheduler.name
+        return _hyperband(spec)
+    return SCHEDULERS[spec.scheduler.name](spec)

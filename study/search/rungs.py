@@ -8,7 +8,7 @@ actor holds for the whole study (study/execution/tuner.py starts it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 
 
 class RungBoard:
@@ -20,11 +20,12 @@ class RungBoard:
 
     def __init__(self, factor: float, mode: str) -> None:
         self.factor, self.sign = factor, 1.0 if mode == "max" else -1.0
-        self.recorded: dict[int, list[float]] = {}
+        self.recorded: dict[Hashable, list[float]] = {}
 
-    def judge(self, rung: int, values: dict[int, float]) -> tuple[list[int], int]:
-        """Record ``values`` (member -> objective) at ``rung``; the members below the
-        cutoff, and how many values the cutoff was taken over."""
+    def judge(self, rung: Hashable, values: dict[int, float]) -> tuple[list[int], int]:
+        """Record ``values`` (member -> objective) at ``rung`` (an epoch, or with
+        brackets a (bracket, epoch) pair: each bracket keeps its own records, as Ray's
+        do); the members below the cutoff, and how many values the cutoff was taken over."""
         import numpy as np
 
         recorded = self.recorded.setdefault(rung, [])
@@ -33,22 +34,41 @@ class RungBoard:
         return [k for k, v in values.items() if self.sign * v < cutoff], len(recorded)
 
 
-Judge = Callable[[int, dict[int, float]], tuple[list[int], int]]
+Judge = Callable[[Hashable, dict[int, float]], tuple[list[int], int]]
 
 
 class Rungs:
     """ASHA inside fused groups (Ray's scheduler sees one trial per group): the rungs
     (grace_period·η^k epochs, below max_t) at which a member still running is judged
     (``judge``: a RungBoard's), and max_t, where every member still running stops, as
-    ASHA stops a trial."""
+    ASHA stops a trial.
 
-    def __init__(self, grace: int, factor: float, max_t: int, judge: Judge) -> None:
+    With ``bracket`` (bohb: member -> its Hyperband bracket, study/search/brackets.py),
+    a member in bracket k is first judged at grace_period·η^k, against the values of
+    its own bracket, as Ray's asynchronous Hyperband judges a solo trial."""
+
+    def __init__(
+        self,
+        grace: int,
+        factor: float,
+        max_t: int,
+        judge: Judge,
+        bracket: Callable[[int], int] | None = None,
+    ) -> None:
         self.rungs: set[int] = set()
         rung = float(grace)
         while rung < max_t:
             self.rungs.add(round(rung))
             rung *= factor
-        self.max_t, self.judge = max_t, judge
+        self.max_t, self.judge, self.bracket = max_t, judge, bracket
+        self.first = [round(grace * factor**k) for k in range(len(self.rungs) + 1)]
+
+    def _key(self, member: int, rung: int) -> Hashable | None:
+        """Where member's value at ``rung`` is judged (None: not a rung of its bracket)."""
+        if self.bracket is None:
+            return rung
+        k = min(self.bracket(member), len(self.first) - 1)
+        return (k, rung) if rung >= self.first[k] else None
 
     def cut(self, running: Mapping[int, tuple[int, float]]) -> dict[int, str]:
         """The members to stop after this epoch, each with why, from those still
@@ -58,14 +78,19 @@ class Rungs:
             for i, (epoch, _) in running.items()
             if epoch >= self.max_t
         }
-        for rung in sorted(self.rungs):
-            at = {i: v for i, (epoch, v) in running.items() if epoch == rung and i not in stop}
-            if not at:
-                continue
-            below, count = self.judge(rung, at)
+        at: dict[Hashable, dict[int, float]] = {}
+        for i, (epoch, v) in running.items():
+            key = self._key(i, epoch) if epoch in self.rungs and i not in stop else None
+            if key is not None:
+                at.setdefault(key, {})[i] = v
+        for key, values in sorted(at.items(), key=lambda kv: str(kv[0])):
+            below, count = self.judge(key, values)
             for i in below:
                 stop[i] = (
-                    f"stopped by ASHA after epoch {rung}: below the cutoff of the {count} "
+                    f"stopped by ASHA after epoch {key}: below the cutoff of the {count} "
                     "values recorded at this rung"
+                    if isinstance(key, int)
+                    else f"stopped in Hyperband bracket {key[0]} after epoch {key[1]}: below "  # type: ignore[index]
+                    f"the cutoff of the {count} values its bracket recorded at this rung"
                 )
         return stop

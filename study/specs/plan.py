@@ -44,6 +44,7 @@ class TrialPlan:
     fuse: int = 1
     cluster_cpus: float = 0.0  # the most CPUs a fused group asks for (group_cpus)
     rungs: tuple[int, float, int] | None = None
+    brackets: bool = False  # bohb: the rungs in Hyperband's brackets (study/search/brackets.py)
     mode: str = "max"
     fuse_data: str = "own"
     rung_board: str | None = None  # the Ray actor's name (tuner.py), where ASHA runs fused
@@ -87,7 +88,10 @@ def make_plan(
         checkpoint=spec.checkpoint,
         fuse=fuse,
         cluster_cpus=cluster_cpus,
-        rungs=(s.grace_period, s.reduction_factor, s.max_t) if s.name == "asha" else None,
+        rungs=(s.grace_period, s.reduction_factor, s.max_t)
+        if s.name == "asha" or spec.search.algorithm == "bohb"
+        else None,
+        brackets=spec.search.algorithm == "bohb",
         mode=spec.mode,
         fuse_data=spec.fuse_data,
     )

@@ -21,10 +21,14 @@ from trainables.config import check_value, short
 if TYPE_CHECKING:
     import trainables
 
-ALGORITHMS = ("optuna", "random", "grid", "gp")
-# The searchers that model the results as an Optuna study (its journal, its constraints,
-# n_startup_trials), over distributions, not grids: Optuna's TPE and its Gaussian process.
-OPTUNA_ALGORITHMS = ("optuna", "gp")
+ALGORITHMS = ("optuna", "random", "grid", "gp", "bohb")
+# The searchers that model the results as an Optuna study (its journal, its constraints),
+# over distributions, not grids: Optuna's TPE, its Gaussian process, and BOHB's TPE per
+# budget (study/search/bohb.py).
+OPTUNA_ALGORITHMS = ("optuna", "gp", "bohb")
+# Those with a random start-up of n_startup_trials (bohb waits for enough observations
+# at a budget instead).
+STARTUP_ALGORITHMS = ("optuna", "gp")
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice", "grid", "grid_range")
 GRID = ("grid", "grid_range")
 MAX_GRID = 100_000

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trainables
-from study.specs.space import OPTUNA_ALGORITHMS, Dimension
+from study.specs.space import STARTUP_ALGORITHMS, Dimension
 
 SCHEDULERS = ("asha", "fifo")
 MODES = ("max", "min")
@@ -116,8 +116,8 @@ class Spec:
 
     def _search_dict(self) -> dict[str, Any]:
         out = vars(self.search).copy()
-        if self.search.algorithm not in OPTUNA_ALGORITHMS:
-            out.pop("n_startup_trials")  # an Optuna-only key: refused for the others
+        if self.search.algorithm not in STARTUP_ALGORITHMS:
+            out.pop("n_startup_trials")  # optuna's and gp's key: refused for the others
         return out
 
     def to_dict(self) -> dict[str, Any]:

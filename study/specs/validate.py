@@ -14,7 +14,7 @@ from typing import Any
 
 import trainables
 from study.errors import SpecError
-from study.specs.space import ALGORITHMS, OPTUNA_ALGORITHMS, parse_space
+from study.specs.space import ALGORITHMS, OPTUNA_ALGORITHMS, STARTUP_ALGORITHMS, parse_space
 from study.specs.spec import (
     MAX_EPOCH_BUDGET,
     MAX_FUSE,
@@ -100,9 +100,10 @@ def _search(raw: Any) -> Search:
     seed = raw.get("seed", 0)
     if seed is not None:
         _number(seed, "search.seed", low=0, integer=True, high=MAX_SEED)
-    if "n_startup_trials" in raw and algorithm not in OPTUNA_ALGORITHMS:
+    if "n_startup_trials" in raw and algorithm not in STARTUP_ALGORITHMS:
         raise SpecError(
             f"search.n_startup_trials: applies to algorithms gp and optuna only, not {algorithm}"
+            + (" (its model waits for d + 3 trials at a budget)" if algorithm == "bohb" else "")
         )
     startup = _number(
         raw.get("n_startup_trials", 10), "search.n_startup_trials", low=0, integer=True, high=10**6
@@ -124,6 +125,27 @@ def _scheduler(raw: Any) -> Scheduler:
             f"scheduler: grace_period <= max_t must hold, got grace_period={grace}, max_t={max_t}"
         )
     return Scheduler(name, max_t, grace, float(factor))
+
+
+def _bohb_scheduler(
+    raw: Any, info: trainables.TrainableInfo, config: Mapping[str, Any]
+) -> Scheduler:
+    """bohb brings Hyperband's brackets (study/search/brackets.py): ``scheduler.name:
+    asha`` is refused, max_t defaults to the trainable's epochs, reduction_factor to 3."""
+    raw = _mapping(raw, "scheduler")
+    if raw.get("name", "fifo") == "asha":
+        raise SpecError(
+            "scheduler: search.algorithm bohb brings its own Hyperband brackets; drop "
+            "scheduler.name asha (max_t, grace_period and reduction_factor still apply)"
+        )
+    if "max_t" not in raw:
+        epochs = config.get("epochs")
+        for row in trainables.config_help(info.name):
+            if epochs is None and row["key"] == "epochs":
+                epochs = row["default"]
+        if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1:
+            raw = {**raw, "max_t": epochs}
+    return _scheduler(raw)
 
 
 def parse_resources(raw: Any) -> Resources:
@@ -282,7 +304,9 @@ def build_spec(raw: Any) -> Spec:
         mode=_mode(raw.get("mode"), metric),
         num_samples=num_samples,
         search=search,
-        scheduler=_scheduler(raw.get("scheduler")),
+        scheduler=_bohb_scheduler(raw.get("scheduler"), info, config)
+        if search.algorithm == "bohb"
+        else _scheduler(raw.get("scheduler")),
         resources=parse_resources(raw.get("resources")),
         max_concurrent=max_concurrent,
         max_failures=None

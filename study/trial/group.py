@@ -9,6 +9,7 @@ ran with; ASHA is applied inside the group (study/search/rungs.py).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import trainables
@@ -21,6 +22,7 @@ from experiment_folder import (
     TRIAL_CONFIG,
     TRIAL_INDEX,
 )
+from study.search.brackets import bracket_of
 from study.search.rungs import RungBoard, Rungs
 from study.specs.plan import TrialPlan, group_cpus, trial_config
 from study.trial.results import (
@@ -69,7 +71,14 @@ class GroupTrial:
         self.outbox = Outbox(self.checkpointer, hold=False)
         self.running = set(range(len(self.members)))
         self.cut_at_rung: dict[int, str] = {}  # index among the valid -> why ASHA stopped it
-        self.rungs = Rungs(*plan.rungs, _judge(plan)) if plan.rungs else None
+        self.rungs = Rungs(*plan.rungs, _judge(plan), self._bracket()) if plan.rungs else None
+
+    def _bracket(self) -> Callable[[int], int] | None:
+        """bohb: a valid member's Hyperband bracket, by its trial index (brackets.py)."""
+        if not self.plan.brackets or self.plan.rungs is None:
+            return None
+        grace, factor, max_t = self.plan.rungs
+        return lambda j: bracket_of(index(*self.members[self.valid[j]]), grace, factor, max_t)
 
     def _parsed(self) -> tuple[list[int], dict[int, str]]:
         """The members whose config parses, and why each of the others does not."""

@@ -151,12 +151,18 @@ def _assert_none_ran_again(folder: Path) -> None:
     assert len(ends) == len(set(ends)), ends
 
 
-@pytest.mark.parametrize("algorithm", ["optuna", "gp"])
+@pytest.mark.parametrize("algorithm", ["optuna", "gp", "bohb"])
 def test_a_sigkilled_cnn_search_with_invalid_proposals_resumes(ray_address, tmp_path, algorithm):
     """The searcher's state holds the proposals it skipped as invalid: after a SIGKILL
     and a resume, they are still in trials.csv, once each, beside the trials that
     trained, and Optuna (restored from Ray's state) goes on with them; the same with
-    its Gaussian process (issue 34)."""
+    its Gaussian process and with bohb's TPE per budget and its brackets (issue 34)."""
+    search: dict = {"algorithm": algorithm, "seed": 3, "n_startup_trials": 4}
+    scheduler: dict = {}
+    if algorithm == "bohb":  # its model waits for d + 3 = 5 trials at a budget
+        search.pop("n_startup_trials")
+        # One bracket whose only rung is the last epoch: every trial completes.
+        scheduler = {"max_t": 2, "grace_period": 2}
     spec = tmp_path / "cnn.yaml"
     spec.write_text(
         yaml.safe_dump(
@@ -166,7 +172,8 @@ def test_a_sigkilled_cnn_search_with_invalid_proposals_resumes(ray_address, tmp_
                 "metric": "val_acc",
                 "num_samples": 6,
                 "max_concurrent": 1,
-                "search": {"algorithm": algorithm, "seed": 3, "n_startup_trials": 4},
+                "search": search,
+                **({"scheduler": scheduler} if scheduler else {}),
                 "config": {"epochs": 2, "train_limit": 64, "eval_limit": 40},
                 "space": {
                     "groups": {"choice": [1, 3, 7]},
