@@ -26,7 +26,7 @@ Benchmarks:
   trainable called in-process (one thread); the budget is num_samples × max_t.
 
     python benchmarks/search_curves.py [curves|mlp-search|cnn-search] [--seeds 10]
-        [--ways random+fifo,bohb] [--jobs N]
+        [--ways random+fifo,bohb] [--jobs N] [--budget N] [--tag T]
 
 Concurrency is 1 here: a laptop study runs trials side by side, which makes TPE lie
 about running trials and ASHA judge with fewer values; that is not measured.
@@ -35,19 +35,20 @@ about running trials and ASHA judge with fewer values; that is not measured.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save, table
+from common import RESULTS, save, table
 
 import trainables
 from trainables import trainable
@@ -229,15 +230,15 @@ def budget_of(bench: str) -> int:
     return int(spec["num_samples"]) * int(spec["scheduler"]["max_t"])
 
 
-def one_run(args: tuple[str, str, int]) -> dict[str, Any]:
-    bench, way, seed = args
+def one_run(args: tuple[str, str, int, int | None]) -> dict[str, Any]:
+    bench, way, seed, budget_override = args
     import optuna
     import torch
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.disable(logging.WARNING)
-    budget = budget_of(bench)
+    budget = budget_override or budget_of(bench)
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as folder:
         loop = Loop(bench, way, seed, budget, Path(folder))
@@ -305,18 +306,33 @@ def main() -> None:
     parser.add_argument("--ways", default=",".join(WAYS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--tag", default="")
+    parser.add_argument(
+        "--budget", type=int, help="trial-epochs in place of the preset's (a smoke run)"
+    )
+    parser.add_argument("--table", type=Path, help="only print the table of a .jsonl of runs")
     args = parser.parse_args()
+    if args.table:
+        print(table(summarise([json.loads(x) for x in args.table.read_text().splitlines() if x])))
+        return
     ways = [w for w in args.ways.split(",") if w]
     for way in ways:
         if way not in WAYS:
             parser.error(f"--ways: unknown way {way!r}; allowed: {', '.join(WAYS)}")
-    jobs = [(args.bench, way, seed) for seed in range(args.seeds) for way in ways]
+    jobs = [(args.bench, way, seed, args.budget) for seed in range(args.seeds) for way in ways]
     started = time.monotonic()
+    name = f"search_curves_{args.bench}{'_' + args.tag if args.tag else ''}"
+    # Each run as it ends, so that a run stopped at a time limit keeps what it finished.
+    partial = RESULTS / f"{name}.jsonl"
+    RESULTS.mkdir(exist_ok=True)
+    partial.write_text("")
+    runs = []
     with ProcessPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(one_run, jobs))
+        for future in as_completed([pool.submit(one_run, job) for job in jobs]):
+            runs.append(future.result())
+            with partial.open("a") as f:
+                f.write(json.dumps(runs[-1]) + "\n")
     rows = summarise(runs)
     print(table(rows))
-    name = f"search_curves_{args.bench}{'_' + args.tag if args.tag else ''}"
     save(name, {"runs": runs, "rows": rows, "wall_s": round(time.monotonic() - started, 1)})
 
 
