@@ -18,6 +18,7 @@ from .. import plots, tables
 from ..load import Experiment
 from ..tables import importance, remedies
 from ..tables.fidelity import equal_fidelity, repeat_keys
+from ..tables.startup import against_startup
 from .page import Section, fmt_value, write_sections
 from .stability import divergence
 
@@ -52,7 +53,11 @@ def _summary(exp: Experiment) -> Section:
             f"{fmt_value(s['epochs_spent'])}. No trial started once the budget was spent; "
             "the trials running then finished their epochs as the scheduler ruled."
         )
+    else:
+        lines.append(f"Trial-epochs spent: {fmt_value(s['epochs_spent'])}.")
     findings = []
+    against, against_finding = _against_random(exp, search.get("algorithm"))
+    lines += against
     if s["best_trial"]:
         config = ", ".join(f"{k}={fmt_value(v)}" for k, v in s["best_config"].items())
         lines.append(
@@ -75,6 +80,7 @@ def _summary(exp: Experiment) -> Section:
     if any(failed.values()):
         said = " and ".join(f"{n} {k}" for k, n in failed.items() if n)
         findings.append(f"Could not train: {said}, of {s['trials']} trials.")
+    findings += against_finding
     cost = tables.infeasibility(exp)
     if cost is not None:
         lines.append(_infeasibility_line(cost))
@@ -88,6 +94,36 @@ def _summary(exp: Experiment) -> Section:
     status = pd.DataFrame({"trials": s["statuses"]}).rename_axis("status")
     status = status[status["trials"] > 0] if (status["trials"] > 0).any() else status
     return Section("Summary", lines, [("status_counts", status)], findings=findings)
+
+
+def _against_random(exp: Experiment, algorithm: Any) -> tuple[list[str], list[str]]:
+    """What the study's own trials say of its search against random sampling: lines for
+    the summary, and a finding (analysis/tables/startup.py)."""
+    if algorithm == "random":
+        return ["A random search: its trials are the baseline a model is measured by."], []
+    if algorithm == "bohb":
+        return [
+            "bohb draws a third of its configs at random throughout and all of them until "
+            "a budget has enough trials, so no random start-up of its own is compared here."
+        ], []
+    got = against_startup(exp, equal_fidelity(exp))
+    if got is None:
+        return [], []
+    share = f"{100 * got.beat / got.modelled:.0f} %"
+    line = (
+        f"Against its own random start-up, at {got.label}: the first {got.startup} "
+        f"proposals were drawn at random; {got.beat} of the {got.modelled} the model made "
+        f"({share}, 95 % interval {100 * got.low:.0f}-{100 * got.high:.0f} %) beat the best "
+        f"of them ({exp.metric} = {fmt_value(got.best_random)}), where random draws would "
+        f"do so one time in {got.startup + 1} ({100 * got.expected:.0f} %): "
+        f"{got.verdict}. The best at {got.label} came from "
+        f"{'the model' if got.best_is_modelled else 'the random start-up'}."
+    )
+    finding = (
+        f"Search: {got.verdict} ({got.beat} of {got.modelled} model proposals beat the "
+        f"random start-up's best; random draws: 1 in {got.startup + 1})."
+    )
+    return [line], [finding]
 
 
 def _infeasibility_line(cost: dict[str, Any]) -> str:

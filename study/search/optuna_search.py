@@ -137,7 +137,8 @@ class HarnessOptunaSearch(OptunaSearch):
         """Whether every trial must carry the constraint, the feasible ones as 0: Optuna's
         GPSampler refuses a study whose trials name different constraints (TPE takes
         a trial without one as feasible, and its journal keeps none there)."""
-        return isinstance(self._sampler, optuna.samplers.GPSampler)
+        sampler = getattr(self._sampler, "sampler", self._sampler)  # inside a StartupGate
+        return isinstance(sampler, optuna.samplers.GPSampler)
 
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)

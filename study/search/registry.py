@@ -57,14 +57,18 @@ def _sampler(spec: Spec) -> Any:
             bohb.min_points(len(spec.space)),
             seed,
         )
+    from study.search.startup import StartupGate
+
+    # The start-up counted in proposals, not in finished trials (startup.py), so that
+    # exactly n_startup_trials are random however many trials run at once.
     if spec.search.algorithm == "gp":
         # A Gaussian process, for small budgets: Optuna advises it up to a few hundred
         # trials, TPE beyond. It reads what cannot train from Trial.set_constraint as
         # TPE does (every trial it models carries the constraint: optuna_search.py).
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+        return StartupGate(optuna.samplers.GPSampler(seed=seed, n_startup_trials=0), startup, seed)
     # Optuna 5's TPE models the parameters jointly (multivariate) and lies about
     # running trials (constant_liar) by default; both suit concurrent trials.
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+    return StartupGate(optuna.samplers.TPESampler(seed=seed, n_startup_trials=0), startup, seed)
 
 
 def _grouped(spec: Spec, max_concurrent: int, plan: TrialPlan, folder: Path) -> Any:

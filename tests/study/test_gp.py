@@ -45,7 +45,7 @@ def test_gp_skips_invalid_proposals_and_models_what_cannot_train(tmp_path):
     spec = load_spec(CNN)
     plan = make_plan(spec, Resources())
     searcher = make_searcher(spec, 3, plan, tmp_path)
-    assert isinstance(searcher.searcher._sampler, optuna.samplers.GPSampler)
+    assert isinstance(searcher.searcher._sampler.sampler, optuna.samplers.GPSampler)
     searcher.set_search_properties(
         "objective", "max", {k: d.to_ray() for k, d in spec.space.items()}
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import optuna
 import pytest
 
 from study import SpecError, load_spec
@@ -382,7 +383,8 @@ def test_n_startup_trials_reaches_tpe_and_round_trips(tmp_path):
     s = spec(search={"algorithm": "optuna", "seed": 1, "n_startup_trials": 3})
     assert build_spec(s.to_dict()) == s
     sampler = _searcher(s, tmp_path, 2).searcher._sampler
-    assert sampler._n_startup_trials == 3
+    assert sampler.startup == 3  # counted in proposals (study/search/startup.py)
+    assert isinstance(sampler.sampler, optuna.samplers.TPESampler)
     assert spec().search.n_startup_trials == 10  # Optuna's own default
     random = spec(search={"algorithm": "random"})
     assert "n_startup_trials" not in random.to_dict()["search"]
