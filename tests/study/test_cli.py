@@ -100,7 +100,9 @@ def _run_and_interrupt(spec: Path, storage: Path, address: str) -> tuple[int, st
         env=study_env(),
     )
     seen = []
-    deadline = time.monotonic() + 120
+    # A guard against a hang, not a speed limit: on a loaded 2-core machine Ray's start
+    # and the first two trials took over 120 s, and the SIGINT then came too early.
+    deadline = time.monotonic() + 600
     while sum(" completed " in line for line in seen) < 2 and time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
