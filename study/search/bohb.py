@@ -31,7 +31,6 @@ from optuna.trial import FrozenTrial, TrialState
 from study.records.journal import CONSTRAINT
 
 RANDOM_FRACTION = 1 / 3  # BOHB's ρ: the share of configs drawn at random throughout
-_CONSTRAINT_ATTR = f"constraints:{CONSTRAINT}"  # where Trial.set_constraint keeps it
 
 
 def budgets(grace: int, factor: float, max_t: int) -> list[int]:
@@ -104,8 +103,12 @@ class BohbSampler(BaseSampler):
         trials = study._get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         )
-        infeasible = [t for t in trials if t.system_attrs.get(_CONSTRAINT_ATTR, 0.0) > 0]
-        feasible = [t for t in trials if t not in infeasible and t.intermediate_values]
+        infeasible, feasible = [], []
+        for t in trials:  # what cannot train carries the violated constraint (set_constraint)
+            if t.constraints.get(CONSTRAINT, 0.0) > 0:
+                infeasible.append(t)
+            elif t.intermediate_values:
+                feasible.append(t)
         for budget in self.budgets:
             at = [t for t in feasible if budget in t.intermediate_values]
             if len(at) < self.min_points:

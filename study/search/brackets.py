@@ -16,6 +16,7 @@ applies the same brackets to each member.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -58,14 +59,19 @@ def cycle(grace: int, factor: float, max_t: int) -> list[int]:
     a study bounded in trial-epochs then runs a trial to max_t before any is culled, so
     the model of max_t gets its first observations early (BENCHMARKS.md section 15:
     on the learning-curve benchmark this order beat the first bracket first)."""
+    return list(_cycle(grace, factor, max_t))
+
+
+@functools.cache  # asked per trial, and per member at every rung of a fused group
+def _cycle(grace: int, factor: float, max_t: int) -> tuple[int, ...]:
     order = sequence(weights(bracket_count(grace, factor, max_t), factor))
     start = order.index(max(order))
-    return order[start:] + order[:start]
+    return tuple(order[start:] + order[:start])
 
 
 def bracket_of(index: int, grace: int, factor: float, max_t: int) -> int:
     """The bracket of the study's trial ``index`` (its Optuna number or member index)."""
-    order = cycle(grace, factor, max_t)
+    order = _cycle(grace, factor, max_t)
     return order[index % len(order)]
 
 
